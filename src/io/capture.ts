@@ -1,0 +1,174 @@
+/**
+ * Packet capture through the `cap` addon (libpcap). The ONLY module that loads `cap`.
+ *
+ * What cap does (node_modules/cap/src/binding.cc, cap 0.2.1), and what we do about it:
+ *  - open(device, filter, bufSize, buffer): pcap_create + snaplen 65535 + **promiscuous mode on**
+ *    (knockd opens non-promiscuous; cap has no switch) + pcap_set_buffer_size(bufSize) + timeout
+ *    1000 ms + **immediate mode** on Linux (packets are delivered at once, not in 1 s batches) +
+ *    non-blocking; the filter is compiled with optimize=1 and the interface's netmask.
+ *  - every packet is memcpy'd into the ONE Buffer given to open() and announced as
+ *    emit('packet', nbytes, truncated); the next packet overwrites it. We copy the bytes out before
+ *    decoding (decodeFrame also copies what it keeps). truncated = frame longer than our buffer;
+ *    such frames are dropped (counted in stats().dropped). Our buffer is 65535 bytes = snaplen.
+ *  - the pcap header timestamp is not exposed: rxMs is Date.now() when the event fires (immediate
+ *    mode keeps the difference small).
+ *  - there is no way to change the filter of an open handle (no pcap_setfilter binding), so
+ *    setFilter() opens a second handle with the new filter and then closes the old one. No packet is
+ *    lost in between, but a packet arriving in that instant may be delivered by both handles.
+ *    If the new filter is rejected the old handle keeps running and setFilter throws ERR_CAPTURE.
+ *  - a Cap whose open() failed after pcap_create (bad device, bad filter) must never be closed or
+ *    garbage-collected: its native close()/destructor calls uv_poll_stop on an uninitialised handle
+ *    and the process segfaults (reproduced with --expose-gc). We check the device name against
+ *    pcap_findalldevs first, and keep failed Cap objects referenced for the life of the process.
+ *  - pcap_stats is not exposed: stats() counts frames seen, packets decoded and frames we dropped
+ *    (truncated, or decode/onPacket threw); kernel drops are not visible.
+ *  - cap prints "Warning: SIOCGIFADDR: …" to stderr for interfaces without an IPv4 address.
+ * Exceptions from decodeFrame or onPacket never escape into cap's event (they would become an
+ * uncaught exception): they are counted and reported through onError at most once per second.
+ */
+import { createRequire } from 'node:module';
+import { AppError } from '../core/errors.js';
+import { decodeFrame, linkTypeFromCap } from '../core/packet/decode.js';
+import type { LinkType } from '../core/packet/decode.js';
+import type { Packet } from '../core/types.js';
+
+export interface CaptureHandle {
+  readonly linkType: LinkType;
+  setFilter(expr: string): void;
+  close(): void;
+  stats(): { frames: number; decoded: number; dropped: number };
+}
+
+export interface CaptureOptions {
+  iface: string;
+  filter: string;
+  /** Kernel capture buffer in bytes (pcap_set_buffer_size). Default 2 MiB. */
+  bufferSize?: number;
+  onPacket(p: Packet, rxMs: number): void;
+  onError(e: Error): void;
+}
+
+interface CapInstance {
+  open(device: string, filter: string, bufSize: number, buffer: Buffer): string;
+  close(): boolean;
+  on(ev: 'packet', fn: (nbytes: number, truncated: boolean) => void): unknown;
+  removeAllListeners(ev?: string): unknown;
+}
+interface CapModule {
+  Cap: { new(): CapInstance; deviceList(): { name: string }[] };
+}
+
+const SNAPLEN = 65535;
+const DEFAULT_BUFFER = 2 * 1024 * 1024;
+const ERROR_REPORT_INTERVAL_MS = 1000;
+
+let capModule: CapModule | undefined;
+function loadCap(): CapModule {
+  if (!capModule) {
+    const require = createRequire(import.meta.url);
+    capModule = require('cap') as CapModule;
+  }
+  return capModule;
+}
+
+/** Failed Cap objects: must stay reachable (see module comment). */
+const failedHandles: CapInstance[] = [];
+
+function msg(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+interface Opened { cap: CapInstance; linkType: LinkType; buffer: Buffer }
+
+function openOne(iface: string, filter: string, bufferSize: number): Opened {
+  const mod = loadCap();
+  let devices: string[] = [];
+  try { devices = mod.Cap.deviceList().map((d) => d.name); } catch { devices = []; }
+  if (devices.length > 0 && !devices.includes(iface)) {
+    throw new AppError('ERR_CAPTURE', `could not open ${iface}: no such capture device (have: ${devices.join(', ')})`);
+  }
+  const cap = new mod.Cap();
+  const buffer = Buffer.alloc(SNAPLEN);
+  let linkName: string;
+  try {
+    linkName = cap.open(iface, filter, bufferSize, buffer);
+  } catch (e) {
+    failedHandles.push(cap);
+    throw new AppError('ERR_CAPTURE', `could not open ${iface}: ${msg(e)}${filter ? ` (filter: ${filter})` : ''}`, { cause: e });
+  }
+  const linkType = linkTypeFromCap(linkName);
+  if (linkType === undefined) {
+    cap.close();
+    throw new AppError('ERR_CAPTURE', `could not open ${iface}: unsupported link-layer type ${linkName}`);
+  }
+  return { cap, linkType, buffer };
+}
+
+export function openCapture(opts: CaptureOptions): CaptureHandle {
+  const bufferSize = opts.bufferSize ?? DEFAULT_BUFFER;
+  if (!Number.isInteger(bufferSize) || bufferSize < SNAPLEN || bufferSize > 0x7fffffff) {
+    throw new AppError('ERR_CAPTURE', `could not open ${opts.iface}: buffer size ${String(bufferSize)} out of range`);
+  }
+  let frames = 0, decoded = 0, dropped = 0;
+  let lastReport = -Infinity;
+  let suppressed = 0;
+  let closed = false;
+
+  const report = (e: unknown): void => {
+    dropped++;
+    const now = Date.now();
+    if (now - lastReport < ERROR_REPORT_INTERVAL_MS) { suppressed++; return; }
+    lastReport = now;
+    const extra = suppressed > 0 ? ` (${suppressed} more since the last report)` : '';
+    suppressed = 0;
+    try { opts.onError(new Error(`capture on ${opts.iface}: packet handler failed: ${msg(e)}${extra}`, { cause: e })); }
+    catch { /* the error sink itself failed: nothing more we can do */ }
+  };
+
+  const attach = (o: Opened): void => {
+    o.cap.on('packet', (nbytes: number, truncated: boolean) => {
+      if (closed || current !== o) return;
+      frames++;
+      const rxMs = Date.now();
+      if (truncated) { dropped++; return; }
+      try {
+        const n = Math.max(0, Math.min(nbytes, o.buffer.length));
+        const frame = new Uint8Array(n);
+        frame.set(o.buffer.subarray(0, n));
+        const p = decodeFrame(o.linkType, frame);
+        if (p === undefined) return;
+        decoded++;
+        opts.onPacket(p, rxMs);
+      } catch (e) {
+        report(e);
+      }
+    });
+  };
+
+  let current: Opened = openOne(opts.iface, opts.filter, bufferSize);
+  attach(current);
+
+  return {
+    get linkType(): LinkType { return current.linkType; },
+    setFilter(expr: string): void {
+      if (closed) throw new AppError('ERR_CAPTURE', `capture on ${opts.iface} is closed`);
+      const next = openOne(opts.iface, expr, bufferSize);
+      if (next.linkType !== current.linkType) {
+        next.cap.close();
+        throw new AppError('ERR_CAPTURE', `could not reopen ${opts.iface}: link-layer type changed from ${current.linkType} to ${next.linkType}`);
+      }
+      const old = current;
+      current = next;
+      attach(next);
+      old.cap.close();
+      old.cap.removeAllListeners('packet');
+    },
+    close(): void {
+      if (closed) return;
+      closed = true;
+      current.cap.close();
+      current.cap.removeAllListeners('packet');
+    },
+    stats() { return { frames, decoded, dropped }; },
+  };
+}
