@@ -1,0 +1,100 @@
+/**
+ * Audit record types (docs/ARCHITECTURE.md, "Audit record schema"). One JSON line per
+ * decision; `time` (ms since the epoch) is added by the writer (src/io/audit-log.ts).
+ * Pure: types only.
+ */
+
+/** Who opened a door: a classic knock sequence, or an authenticated SPA key. */
+export type Principal =
+  | { readonly kind: 'sequence' }
+  | { readonly kind: 'spa'; readonly key: string; readonly keyId: string };
+
+export type CloseReason = 'timeout' | 'shutdown' | 'revoked' | 'reconcile';
+
+/** Fields common to every door-related record. */
+interface DoorBase {
+  readonly door: string;       // section name
+  readonly src: string;        // packet source address (canonical)
+  readonly principal: Principal;
+}
+
+export interface DoorOpenEvent extends DoorBase {
+  readonly event: 'door.open';
+  readonly ip: string;                // address opened (canonical)
+  readonly lease?: string;            // absent for doors without a stop command (no lease)
+  readonly ports: string;             // door ports or sequence text
+  readonly requestedTtl?: number;     // seconds, SPA only
+  readonly grantedTtl: number;        // seconds
+  readonly expiresAt?: number;        // ms epoch, only with a lease
+  readonly exitCode: number;
+}
+
+export interface DoorExtendEvent extends DoorBase {
+  readonly event: 'door.extend';
+  readonly ip: string;
+  readonly lease: string;
+  readonly requestedTtl?: number;
+  readonly grantedTtl: number;
+  readonly expiresAt: number;
+}
+
+export interface DoorCloseEvent extends DoorBase {
+  readonly event: 'door.close';
+  readonly ip: string;
+  readonly lease: string;
+  readonly exitCode?: number;         // of the last stop attempt; undefined if it never exited
+  readonly reason: CloseReason;
+  readonly openedAt: number;          // ms epoch
+}
+
+export interface CommandFailEvent extends DoorBase {
+  readonly event: 'command.fail';
+  readonly ip: string;
+  readonly lease?: string;
+  readonly command: 'start' | 'stop';
+  readonly exitCode?: number;         // undefined when killed by a signal or not spawned
+  readonly signal?: string;
+  readonly timedOut: boolean;
+}
+
+export interface KnockRejectEvent {
+  readonly event: 'knock.reject';
+  readonly src: string;
+  readonly door?: string;
+  readonly reason: string;            // RejectReason code (core/spa/verify.ts)
+  readonly keyId?: string;
+  readonly key?: string;              // only when authenticated
+  readonly principal?: Principal;
+}
+
+export interface DoorRearmEvent extends DoorBase {
+  readonly event: 'door.rearm';
+  readonly ip: string;
+  readonly lease: string;
+  readonly expiresAt: number;
+}
+
+export interface DaemonEvent {
+  readonly event: 'daemon.start' | 'daemon.stop';
+  readonly pid: number;
+  readonly config: string;            // config file path
+}
+
+/** Written by the audit log itself when knock.reject records were rate-capped. */
+export interface RejectSuppressedEvent {
+  readonly event: 'knock.reject.suppressed';
+  readonly count: number;
+  readonly since: number;             // ms epoch, start of the capped window
+}
+
+export type AuditEvent =
+  | DoorOpenEvent
+  | DoorExtendEvent
+  | DoorCloseEvent
+  | CommandFailEvent
+  | KnockRejectEvent
+  | DoorRearmEvent
+  | DaemonEvent
+  | RejectSuppressedEvent;
+
+export type AuditEventName = AuditEvent['event'];
