@@ -34,6 +34,8 @@ export interface Door {
   readonly target?: string;
   /** Extension: the door may be opened by an SPA knock (`spa = yes`). */
   readonly spa: boolean;
+  /** Extension `ports = 22:tcp,...`: informational, what the door opens (audit/status). */
+  readonly ports?: readonly Hit[];
 }
 
 export interface Options {
