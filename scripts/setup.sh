@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything knockd-ts needs on a fresh Debian machine (run as root), then builds.
+# Idempotent: packages already present are not reinstalled.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(libpcap-dev iptables nftables iproute2 knockd fwknop-server fwknop-client hping3 tcpdump procps util-linux libcap2-bin systemd)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing Debian packages (${missing[*]}); run as root to install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# knockd's Debian package may start its own service; we never want it running on the host.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet knockd 2>/dev/null; then
+  echo "setup: note: the Debian knockd service is active on this host; knockd-ts tests do not use it" >&2
+fi
+npm ci --no-audit --no-fund
+npm run build

@@ -1,0 +1,160 @@
+/**
+ * `knockd`: the daemon (knockd 0.8's flags) plus admin subcommands:
+ *   knockd [-i IF] [-d] [-c FILE] [-D] [-l] [-p FILE] [-g FILE] [-v] [-4] [-V] [-h]
+ *   knockd --check [-c FILE]           validate and print the normalised config
+ *   knockd [-c FILE] keys add|list|show|revoke ...
+ *   knockd [-c FILE] audit [filters]   who opened which door
+ *   knockd [-c FILE] status            doors open right now
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { AppError, exitCodeFor, isAppError } from '../core/errors.js';
+import { VERSION } from '../version.js';
+
+const SUBCOMMANDS = new Set(['keys', 'audit', 'status']);
+const TAKES_VALUE = new Set(['-i', '--interface', '-c', '--config', '-p', '--pidfile', '-g', '--logfile']);
+export const DEFAULT_CONFIG = '/etc/knockd.conf';
+
+interface Io { out: (s: string) => void; err: (s: string) => void }
+
+/** Splits `knockd [root options] SUBCOMMAND [its args]`. */
+function splitArgs(argv: readonly string[]): { root: string[]; sub?: string; rest: string[] } {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (TAKES_VALUE.has(a)) { i++; continue; }
+    if (!a.startsWith('-') && SUBCOMMANDS.has(a)) return { root: argv.slice(0, i), sub: a, rest: argv.slice(i + 1) };
+  }
+  return { root: [...argv], rest: [] };
+}
+
+function program(io: Io): Command {
+  const p = new Command('knockd')
+    .description('port-knocking daemon: knockd 0.8 compatible doors and signed single-packet knocks')
+    .option('-i, --interface <int>', 'network interface to listen on (default "eth0")')
+    .option('-d, --daemon', 'run as a daemon')
+    .option('-c, --config <file>', 'use an alternate config file', DEFAULT_CONFIG)
+    .option('-D, --debug', 'output debug messages')
+    .option('-l, --lookup', 'lookup DNS names (may be a security risk)')
+    .option('-p, --pidfile <file>', 'use an alternate pidfile')
+    .option('-g, --logfile <file>', 'use an alternate logfile')
+    .option('-v, --verbose', 'be verbose')
+    .option('-4, --only-ip-v4', 'do not track ipv6')
+    .option('--check', 'validate the config file, print it normalised and exit')
+    .option('--daemon-child', '(internal) detached child of --daemon')
+    .option('-V, --version', 'display version')
+    .helpOption('-h, --help', 'this help')
+    .addHelpText('after', `
+admin commands:
+  knockd [-c FILE] keys add|list|show|revoke ...   manage enrolled SPA keys (KeysDir)
+  knockd [-c FILE] audit [--since T] [--until T] [--key K] [--door D] [--ip IP] [--json]
+  knockd [-c FILE] status [--json]                 doors open right now`)
+    .allowExcessArguments(true)
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+  return p;
+}
+
+export async function knockdMain(argv: string[], io: Io): Promise<number> {
+  const { root, sub, rest } = splitArgs(argv);
+  const p = program(io);
+  try {
+    p.parse(root, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : exitCodeFor('ERR_USAGE');
+    throw e;
+  }
+  const opts = p.opts<{
+    interface?: string; daemon?: boolean; config: string; debug?: boolean; lookup?: boolean; pidfile?: string;
+    logfile?: string; verbose?: boolean; onlyIpV4?: boolean; check?: boolean; daemonChild?: boolean; version?: boolean;
+  }>();
+  if (opts.version) {
+    io.out(`knockd-ts ${VERSION} (knockd 0.8 compatible)\n`);
+    return 0;
+  }
+  try {
+    if (sub) return await runSubcommand(sub, rest, opts.config, io);
+    if (opts.check) {
+      const { loadConfig } = await import('../io/read-config.js');
+      const { formatConfig } = await import('../core/config/format.js');
+      const c = loadConfig(opts.config);
+      io.out(formatConfig(c));
+      for (const w of c.warnings) io.err(`warning: ${w}\n`);
+      return 0;
+    }
+    if (opts.daemon && !opts.daemonChild) return await daemonize(argv, io);
+    const { runDaemon } = await import('../daemon/daemon.js');
+    return await runDaemon({
+      configPath: opts.config,
+      ...(opts.interface !== undefined ? { iface: opts.interface } : {}),
+      ...(opts.pidfile !== undefined ? { pidFile: opts.pidfile } : {}),
+      ...(opts.logfile !== undefined ? { logFile: opts.logfile } : {}),
+      daemonChild: Boolean(opts.daemonChild),
+      debug: Boolean(opts.debug), verbose: Boolean(opts.verbose), lookup: Boolean(opts.lookup),
+      onlyV4: Boolean(opts.onlyIpV4),
+      out: io.out, err: io.err,
+      onReady: () => { if (opts.daemonChild && process.send) process.send('ready'); },
+    });
+  } catch (e) {
+    if (isAppError(e)) {
+      io.err(`knockd: ${e.message} [${e.code}]\n`);
+      return exitCodeFor(e.code);
+    }
+    throw e;
+  }
+}
+
+async function runSubcommand(sub: string, rest: string[], configPath: string, io: Io): Promise<number> {
+  const { loadConfig } = await import('../io/read-config.js');
+  const config = loadConfig(configPath);
+  const now = () => Date.now();
+  switch (sub) {
+    case 'keys': {
+      const { keysMain } = await import('./keys.js');
+      return keysMain(rest, {
+        keysDir: config.options.keysDir, out: io.out, err: io.err,
+        notifyDaemon: () => signalDaemon(`${config.options.stateDir}/knockd.pid`),
+      });
+    }
+    case 'audit': {
+      if (!config.options.auditLog) throw new AppError('ERR_CONFIG_VALUE', `${config.file}: no AuditLog is configured in [options]; nothing to read`);
+      const { auditMain } = await import('./audit.js');
+      return auditMain(rest, { auditLog: config.options.auditLog, out: io.out, err: io.err, now });
+    }
+    case 'status': {
+      const { statusMain } = await import('./status.js');
+      return statusMain(rest, { stateDir: config.options.stateDir, out: io.out, err: io.err, now });
+    }
+    default:
+      throw new AppError('ERR_USAGE', `unknown command ${sub}`);
+  }
+}
+
+/** SIGHUP the running daemon (if any) so key changes apply at once; fs.watch is the fallback. */
+function signalDaemon(pidPath: string): void {
+  try {
+    const pid = Number(readFileSync(pidPath, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 1) process.kill(pid, 'SIGHUP');
+  } catch { /* no daemon running: nothing to tell */ }
+}
+
+/** `-d`: Node cannot fork(), so re-run ourselves detached and wait until capture is up. */
+function daemonize(argv: string[], io: Io): Promise<number> {
+  return new Promise((resolve) => {
+    const script = process.argv[1] as string;
+    const child = spawn(process.execPath, [script, ...argv, '--daemon-child'], {
+      detached: true, cwd: '/', stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    let errText = '';
+    child.stderr?.on('data', (d: Buffer) => { if (errText.length < 8192) errText += d.toString(); });
+    child.on('message', (m) => {
+      if (m === 'ready') {
+        child.disconnect();
+        child.stderr?.destroy();
+        child.unref();
+        resolve(0);
+      }
+    });
+    child.on('exit', (code) => { io.err(errText); resolve(code ?? 1); });
+  });
+}

@@ -1,0 +1,358 @@
+/**
+ * Composition root of the daemon: config → capture → decode → (sequence matcher | SPA verifier)
+ * → DoorController (commands, journal, audit). Everything here is wiring and lifecycle; the
+ * decisions live in src/core and the I/O in src/io.
+ */
+import { writeFileSync, unlinkSync, mkdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { reverse } from 'node:dns/promises';
+import { createSocket, type Socket } from 'node:dgram';
+import type { Config, Door } from '../core/config/types.js';
+import type { Packet } from '../core/types.js';
+import { parseIp } from '../core/ip.js';
+import { AppError } from '../core/errors.js';
+import { formatConfig } from '../core/config/format.js';
+import { formatSequence } from '../core/config/sequence.js';
+import { buildFilter, doorFilter } from '../core/packet/bpf.js';
+import { SequenceMatcher, type KnockEvent } from '../core/knock/matcher.js';
+import { SpaVerifier, type SpaResult } from '../core/spa/verify.js';
+import type { Keyring } from '../core/keys/keyring.js';
+import { loadConfig } from '../io/read-config.js';
+import { openCapture, type CaptureHandle } from '../io/capture.js';
+import { localAddresses } from '../io/interfaces.js';
+import { consumeOneTimeSequence } from '../io/ots-file.js';
+import { runShell } from '../io/exec.js';
+import { Journal } from '../io/journal.js';
+import { createKnockdLog, type KnockdLog } from '../io/knockd-log.js';
+import { createAuditLog, type AuditLog } from '../io/audit-log.js';
+import { createLogger } from '../io/logger.js';
+import { loadKeyring, watchKeyring } from '../io/keystore.js';
+import { ReplayStore } from '../io/replay-store.js';
+import { DoorController } from './doors.js';
+
+export interface DaemonOptions {
+  readonly configPath: string;
+  readonly iface?: string;        // -i (beats Interface)
+  readonly pidFile?: string;      // -p (PidFile beats it, as in knockd)
+  readonly logFile?: string;      // -g (LogFile beats it, as in knockd)
+  readonly daemonChild: boolean;  // we are the detached child of `-d`
+  readonly debug: boolean;        // -D
+  readonly verbose: boolean;      // -v
+  readonly lookup: boolean;       // -l
+  readonly onlyV4: boolean;       // -4
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+  /** Called once capture is running (the `-d` parent waits for this). */
+  readonly onReady?: () => void;
+}
+
+export const DEFAULT_INTERFACE = 'eth0';
+export const DEFAULT_PID_FILE = '/var/run/knockd.pid';
+
+/** Runs until SIGTERM/SIGINT. Resolves with the exit status. */
+export async function runDaemon(o: DaemonOptions): Promise<number> {
+  let config = loadConfig(o.configPath);
+  const iface = o.iface ?? config.options.interface ?? DEFAULT_INTERFACE;
+  const logger = createLogger({ level: o.debug ? 'debug' : 'info' });
+  let klog: KnockdLog = createKnockdLog({
+    useSyslog: config.options.useSyslog, verbose: o.verbose,
+    ...(config.options.logFile ?? o.logFile) !== undefined ? { logFile: (config.options.logFile ?? o.logFile) as string } : {},
+    stdout: o.out,
+  });
+  const audit: AuditLog = createAuditLog(config.options.auditLog);
+  for (const w of config.warnings) logger.warn({ config: config.file }, w);
+
+  mkdirSync(config.options.stateDir, { recursive: true, mode: 0o700 });
+  const journal = Journal.open(config.options.stateDir);
+  const controller = new DoorController({
+    journal, audit, log: klog, logger,
+    run: (cmd) => runShell(cmd, { timeoutMs: 60_000 }),
+    now: () => Date.now(),
+    setTimer: (fn, ms) => { const t = setTimeout(fn, Math.max(0, ms)); t.unref(); return { cancel: () => clearTimeout(t) }; },
+  });
+  await controller.reconcile();
+
+  const ipv6 = !o.onlyV4;
+  const addrs = (): string[] => localAddresses(iface, ipv6);
+  let localAddrs = addrs();
+  if (o.debug) {
+    o.out(formatConfig(config));
+    for (const a of localAddrs) o.out(`local IP: ${a}\n`);
+  }
+
+  // ---- SPA ----
+  const spaDoors = (c: Config) => c.doors.some((d) => d.spa);
+  let keyring: Keyring | undefined;
+  let verifier: SpaVerifier | undefined;
+  let replay: ReplayStore | undefined;
+  let stopWatch: (() => void) | undefined;
+  const spaContext = (c: Config) => ({
+    doors: c.doors, ownAddrs: () => localAddrs, spaAddrs: c.options.spaAddresses,
+    windowMs: c.options.spaWindow * 1000,
+  });
+  const setupSpa = (c: Config): void => {
+    if (!spaDoors(c)) return;
+    keyring = existsSync(c.options.keysDir) ? loadKeyring(c.options.keysDir) : loadKeyringOrEmpty(c.options.keysDir, logger);
+    if (!replay) replay = ReplayStore.open(c.options.stateDir);
+    if (!verifier) verifier = new SpaVerifier(keyring, replay, spaContext(c));
+    else { verifier.setKeyring(keyring); verifier.setContext(spaContext(c)); }
+    stopWatch?.();
+    stopWatch = existsSync(c.options.keysDir) ? watchKeyring(c.options.keysDir, (k, revoked) => {
+      keyring = k;
+      verifier?.setKeyring(k);
+      if (revoked.length > 0) {
+        logger.info({ revoked }, 'keys revoked: closing their doors');
+        void controller.closeWhere((l) => l.principal.kind === 'spa' && revoked.includes(l.principal.key), 'revoked');
+      }
+    }) : undefined;
+  };
+  setupSpa(config);
+
+  const onSpa = (payload: Uint8Array, src: string, rxMs: number): void => {
+    if (!verifier) return;
+    let r: SpaResult;
+    try { r = verifier.check(payload, src, Date.now()); } catch (e) {
+      logger.error({ err: e }, 'SPA verifier threw (bug); packet dropped');
+      return;
+    }
+    if (!r.ok) {
+      audit.record({ event: 'knock.reject', reason: r.reason, src, ...(r.keyId ? { keyId: r.keyId } : {}), ...(r.key ? { key: r.key } : {}) } as never);
+      logger.debug({ src, reason: r.reason }, 'SPA rejected');
+      return;
+    }
+    const g = r.grant;
+    klog.line(`${src}: ${g.door.name}: SPA knock accepted (key ${g.key.name})`);
+    logger.info({ src, door: g.door.name, key: g.key.name, ip: g.ip.text, ttl: g.grantedTtl, rxMs }, 'SPA grant');
+    void controller.open({
+      doorIndex: g.doorIndex, door: g.door, ip: g.ip, src,
+      principal: { kind: 'spa', key: g.key.name, keyId: g.key.id },
+      requestedTtl: g.requestedTtl, grantedTtl: g.grantedTtl,
+    }).catch((e: unknown) => logger.error({ err: e }, 'door open failed'));
+  };
+
+  // ---- classic sequences ----
+  let matcher = new SequenceMatcher(config.doors, { maxAttempts: config.options.maxAttempts, localAddrs });
+  let doors: Door[] = [...config.doors];
+  const hostNames = new Map<string, string>();   // -l: bounded cache of reverse lookups
+  const who = (src: string): string => {
+    const h = hostNames.get(src);
+    return h ? `${src} (${h})` : src;
+  };
+  const lookup = (src: string): void => {
+    if (!o.lookup || hostNames.has(src) || hostNames.size > 1024) return;
+    reverse(src).then((names) => { if (names[0]) hostNames.set(src, names[0]); }, () => undefined);
+  };
+
+  let capture: CaptureHandle | undefined;
+  const currentFilter = (): string => buildFilter({
+    doors, localAddrs, ipv6,
+    ...(verifier && config.options.spaMode === 'pcap' ? { spaPort: config.options.spaPort } : {}),
+  });
+  const refreshFilter = (): void => {
+    const f = currentFilter();
+    if (o.debug) {
+      doors.forEach((d) => {
+        for (const fam of (ipv6 ? [4, 6] : [4]) as (4 | 6)[]) {
+          const e = doorFilter(d, d.target ? [d.target] : localAddrs, fam);
+          if (e) o.out(`adding pcap expression for door '${d.name}': ${e}\n`);
+        }
+      });
+    }
+    capture?.setFilter(f);
+  };
+
+  const rotateOts = (index: number, door: Door): void => {
+    if (!door.oneTimeSequences) return;
+    try {
+      const { next } = consumeOneTimeSequence(door.oneTimeSequences, door.sequence);
+      if (next) {
+        const nd: Door = { ...door, sequence: next };
+        doors[index] = nd;
+        matcher.setDoor(index, nd);
+        if (o.debug) o.out(`new sequence for door ${door.name}: ${formatSequence(next)}\n`);
+      } else {
+        klog.line(`no more sequences left in the one time sequences file for door ${door.name} --> disabling the door`);
+        const nd: Door = { ...door, sequence: [] };
+        doors[index] = nd;
+        matcher.setDoor(index, nd);
+      }
+    } catch (e) {
+      klog.line(`error while disabling used one time sequence for door ${door.name} --> disabling the door`);
+      logger.error({ err: e, door: door.name }, 'one-time sequence rotation failed; door disabled');
+      const nd: Door = { ...door, sequence: [] };
+      doors[index] = nd;
+      matcher.setDoor(index, nd);
+    }
+    refreshFilter();
+  };
+
+  const onKnockEvents = (events: readonly KnockEvent[]): void => {
+    for (const ev of events) {
+      switch (ev.kind) {
+        case 'stage':
+          if (ev.stage === 1) lookup(ev.src);
+          klog.line(`${who(ev.src)}: ${ev.door.name}: Stage ${ev.stage}`);
+          break;
+        case 'timeout':
+          klog.line(`${who(ev.src)}: ${ev.door.name}: sequence timeout (stage ${ev.stage})`);
+          audit.record({ event: 'knock.reject', reason: 'sequence-timeout', src: ev.src, door: ev.door.name, principal: { kind: 'sequence' } } as never);
+          break;
+        case 'invalid':
+          logger.debug({ src: ev.src, door: ev.door.name, stage: ev.stage }, 'wrong hit: attempt invalidated');
+          audit.record({ event: 'knock.reject', reason: 'sequence-invalid', src: ev.src, door: ev.door.name, principal: { kind: 'sequence' } } as never);
+          break;
+        case 'evicted':
+        case 'refused':
+          logger.debug({ src: ev.src, door: ev.door.name, kind: ev.kind }, 'attempt table full');
+          break;
+        case 'open': {
+          klog.line(`${who(ev.src)}: ${ev.door.name}: OPEN SESAME`);
+          const ip = parseIp(ev.src);
+          if (!ip) break;
+          const door = ev.door;
+          void controller.open({
+            doorIndex: ev.doorIndex, door, ip, src: ev.src,
+            principal: { kind: 'sequence' }, grantedTtl: door.cmdTimeout,
+          }).catch((e: unknown) => logger.error({ err: e }, 'door open failed'));
+          if (door.oneTimeSequences) rotateOts(ev.doorIndex, door);
+          break;
+        }
+      }
+    }
+    armExpiry();
+  };
+
+  let expiryTimer: NodeJS.Timeout | undefined;
+  const armExpiry = (): void => {
+    if (expiryTimer) clearTimeout(expiryTimer);
+    expiryTimer = undefined;
+    const d = matcher.nextDeadline();
+    if (d === undefined) return;
+    expiryTimer = setTimeout(() => { expiryTimer = undefined; onKnockEvents(matcher.expire(Date.now())); }, Math.max(0, d - Date.now()) + 1);
+    expiryTimer.unref();
+  };
+
+  const spaPort = (): number => config.options.spaPort;
+  const onPacket = (p: Packet, rxMs: number): void => {
+    if (o.debug) o.out(`${new Date(rxMs).toISOString()}: ${p.proto}: ${p.src}:${p.srcPort} -> ${p.dst}:${p.dstPort} ${p.payload.length} bytes\n`);
+    if (verifier && config.options.spaMode === 'pcap' && p.proto === 'udp' && p.dstPort === spaPort()) {
+      onSpa(p.payload, p.src, rxMs);
+    }
+    const evs = matcher.offer(p, rxMs);
+    if (evs.length > 0) onKnockEvents(evs);
+  };
+
+  // ---- optional UDP-socket SPA mode (hosts without pcap) ----
+  let sockets: Socket[] = [];
+  const openSockets = (): void => {
+    for (const s of sockets) s.close();
+    sockets = [];
+    if (!verifier || config.options.spaMode !== 'socket') return;
+    for (const type of (ipv6 ? ['udp4', 'udp6'] : ['udp4']) as ('udp4' | 'udp6')[]) {
+      const s = createSocket({ type, ipv6Only: type === 'udp6', recvBufferSize: 1 << 20 } as Parameters<typeof createSocket>[0]);
+      s.on('message', (msg, rinfo) => {
+        const src = parseIp(rinfo.address.replace(/^::ffff:(?=\d+\.)/, ''));
+        if (src) onSpa(new Uint8Array(msg), src.text, Date.now());
+      });
+      s.on('error', (e) => logger.error({ err: e }, 'SPA socket error'));
+      s.bind(config.options.spaPort);
+      sockets.push(s);
+    }
+  };
+
+  capture = openCapture({
+    iface, filter: currentFilter(),
+    onPacket,
+    onError: (e) => logger.error({ err: e }, 'capture error'),
+  });
+  if (o.debug) {
+    const lt = capture.linkType;
+    o.out(lt === 'ETHERNET' ? 'ethernet interface detected\n' : lt === 'LINUX_SLL' || lt === 'LINUX_SLL2' ? 'ppp interface detected (linux "cooked" encapsulation)\n' : 'raw interface detected, no encapsulation\n');
+    refreshFilter();
+  }
+  openSockets();
+
+  // pid files: knockd writes PidFile only with -d; we also keep one in StateDir so
+  // `knockd keys revoke` can signal a running daemon.
+  const pidFile = config.options.pidFile ?? o.pidFile ?? DEFAULT_PID_FILE;
+  const statePid = join(config.options.stateDir, 'knockd.pid');
+  const writePid = (path: string): boolean => {
+    try { writeFileSync(path, `${process.pid}\n`); return true; } catch (e) {
+      klog.line(`could not create pid file ${path}: ${(e as Error).message}`);
+      return false;
+    }
+  };
+  const wrotePid = o.daemonChild ? writePid(pidFile) : false;
+  writePid(statePid);
+
+  audit.record({ event: 'daemon.start', pid: process.pid, config: config.file } as never);
+  if (o.verbose) o.out(`listening on ${iface}...\n`);
+  klog.line(`starting up, listening on ${iface}`);
+  logger.info({ iface, doors: config.doors.length, spa: Boolean(verifier), localAddrs }, 'knockd started');
+  o.onReady?.();
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const reload = (): void => {
+      klog.line(`re-reading config file: ${o.configPath}`);
+      if (o.verbose) o.out(`re-reading config file: ${o.configPath}\n`);
+      let next: Config;
+      try {
+        next = loadConfig(o.configPath);
+      } catch (e) {
+        const msg = e instanceof AppError ? `${e.message} [${e.code}]` : String(e);
+        klog.line(`error: reload failed, keeping the running configuration: ${msg}`);
+        logger.error({ err: msg }, 'reload failed; old configuration kept');
+        return;
+      }
+      // build everything that can fail first, then swap (nothing half-applied)
+      try {
+        const nextAddrs = addrs();
+        const nextMatcher = new SequenceMatcher(next.doors, { maxAttempts: next.options.maxAttempts, localAddrs: nextAddrs });
+        config = next;
+        localAddrs = nextAddrs;
+        doors = [...next.doors];
+        matcher = nextMatcher;
+        if (spaDoors(next)) setupSpa(next); else { verifier = undefined; stopWatch?.(); stopWatch = undefined; }
+        if ((next.options.interface ?? iface) !== iface && !o.iface) logger.warn('Interface changes need a restart; still listening on ' + iface);
+        klog.reopen(next.options.logFile ?? o.logFile);
+        refreshFilter();
+        openSockets();
+        armExpiry();
+        logger.info({ doors: next.doors.length }, 'configuration reloaded');
+      } catch (e) {
+        logger.error({ err: e }, 'reload failed while applying; previous state kept where possible');
+      }
+    };
+    const shutdown = (sig: string): void => {
+      if (stopping) return;
+      stopping = true;
+      if (o.verbose) o.out('closing...\n');
+      klog.line('shutting down');
+      logger.info({ signal: sig }, 'shutting down');
+      capture?.close();
+      for (const s of sockets) s.close();
+      stopWatch?.();
+      if (expiryTimer) clearTimeout(expiryTimer);
+      const finish = async (): Promise<void> => {
+        if (config.options.closeOnExit) await controller.closeAll('shutdown');
+        audit.record({ event: 'daemon.stop', pid: process.pid, config: config.file } as never);
+        replay?.close();
+        await audit.close();
+        await klog.close();
+        if (wrotePid) { try { unlinkSync(pidFile); } catch { /* already gone */ } }
+        try { unlinkSync(statePid); } catch { /* already gone */ }
+      };
+      finish().then(() => resolve(0), (e: unknown) => { logger.error({ err: e }, 'error during shutdown'); resolve(1); });
+    };
+    process.on('SIGHUP', reload);
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
+  });
+}
+
+function loadKeyringOrEmpty(dir: string, logger: { warn: (o: object, m: string) => void }): Keyring {
+  logger.warn({ keysDir: dir }, 'KeysDir does not exist: no SPA key is enrolled, every SPA knock will be rejected');
+  try { mkdirSync(dir, { recursive: true, mode: 0o700 }); } catch { /* reported by loadKeyring below */ }
+  return loadKeyring(dir);
+}
