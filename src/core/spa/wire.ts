@@ -1,0 +1,163 @@
+/**
+ * SPA datagram v1 (PROTOCOL.md §3). All integers big-endian.
+ *
+ *   0  magic "KN" (2) | 2 version = 1 (1) | 3 alg: 1 = ed25519, 2 = hmac-sha256 (1)
+ *   4  key_id (8) | 12 timestamp_ms (8) | 20 nonce (16) | 36 ttl seconds (4, 0 = door default)
+ *   40 flags (1): bit0 allow_ip is IPv6, bit1 server_ip is IPv6, other bits must be 0
+ *   41 door name length L (1, 0..32) | 42 allow_ip (16) | 58 server_ip (16) | 74 door (L)
+ *   ed25519: 74+L mac1 (16) | 90+L signature (64)            total 154 + L
+ *   hmac:    74+L tag (32)                                      total 106 + L
+ *
+ * Decoding never throws and allocates nothing proportional to the input beyond the copy of
+ * fixed-size fields. The replay id is bytes [4, 36): key_id || timestamp || nonce.
+ */
+import { createHmac } from 'node:crypto';
+import { ipFromBytes, type Ip } from '../ip.js';
+import { LABEL_SIG, keyIdBytes, mac1Key as deriveMac1Key, type KeyType } from '../keys/id.js';
+
+export const MAGIC0 = 0x4b, MAGIC1 = 0x4e; // "KN"
+export const VERSION = 1;
+export const ALG_ED25519 = 1, ALG_HMAC = 2;
+export const HEADER_LEN = 74;
+export const MAX_DOOR_LEN = 32;
+export const MAC1_LEN = 16, SIG_LEN = 64, TAG_LEN = 32;
+export const ED25519_TRAILER = MAC1_LEN + SIG_LEN; // 80
+export const MIN_LEN = HEADER_LEN + TAG_LEN;                           // 106
+export const MAX_LEN = HEADER_LEN + MAX_DOOR_LEN + ED25519_TRAILER;      // 186
+export const FLAG_ALLOW_V6 = 0x01, FLAG_SERVER_V6 = 0x02;
+export const REPLAY_ID_START = 4, REPLAY_ID_END = 36;
+export const DOOR_NAME_RE = /^[A-Za-z0-9_.-]*$/;
+
+export type RejectReason =
+  | 'malformed' | 'bad-version' | 'unknown-key' | 'stale' | 'future' | 'bad-mac' | 'rate-limited'
+  | 'forged' | 'revoked' | 'expired' | 'replayed' | 'wrong-server' | 'source-mismatch'
+  | 'policy-source' | 'policy-door' | 'replay-full';
+
+export const REJECT_REASONS: readonly RejectReason[] = [
+  'malformed', 'bad-version', 'unknown-key', 'stale', 'future', 'bad-mac', 'rate-limited', 'forged',
+  'revoked', 'expired', 'replayed', 'wrong-server', 'source-mismatch', 'policy-source', 'policy-door', 'replay-full',
+];
+
+export interface RequestFields {
+  readonly timestampMs: number;
+  readonly nonce: Uint8Array;     // 16 bytes
+  readonly ttl: number;           // seconds, 0 = door default
+  readonly allowIp: Ip;
+  readonly serverIp: Ip;
+  readonly door: string;          // '' = the key's single door / the only SPA door
+}
+
+/** How a request is authenticated. `sign` returns a 64-byte Ed25519 signature of `msg`. */
+export type Signer =
+  | { readonly alg: 'ed25519'; readonly publicKey: Uint8Array; readonly sign: (msg: Uint8Array) => Uint8Array }
+  | { readonly alg: 'hmac'; readonly secret: Uint8Array };
+
+export interface DecodedRequest extends RequestFields {
+  readonly alg: KeyType;
+  readonly keyId: string;          // hex16
+  readonly bytes: Uint8Array;      // the whole datagram (caller's buffer, not copied)
+  readonly bodyLen: number;        // 74 + L: end of the fields, start of mac1 / tag
+}
+
+function putIp(buf: Uint8Array, off: number, ip: Ip): void {
+  buf.set(ip.bytes, off); // v4 in the first 4 bytes, the rest stays zero
+}
+
+/** Encode and authenticate a request. Throws only on programming errors (bad field values). */
+export function encodeRequest(fields: RequestFields, signer: Signer): Uint8Array {
+  const door = new TextEncoder().encode(fields.door);
+  if (door.length > MAX_DOOR_LEN || !DOOR_NAME_RE.test(fields.door)) throw new RangeError(`door name '${fields.door}' must match [A-Za-z0-9_.-]{0,32}`);
+  if (fields.nonce.length !== 16) throw new RangeError('nonce must be 16 bytes');
+  if (!Number.isSafeInteger(fields.timestampMs) || fields.timestampMs < 0) throw new RangeError('timestamp out of range');
+  if (!Number.isInteger(fields.ttl) || fields.ttl < 0 || fields.ttl > 0xffffffff) throw new RangeError('ttl out of range');
+  const L = door.length, body = HEADER_LEN + L;
+  const total = body + (signer.alg === 'ed25519' ? ED25519_TRAILER : TAG_LEN);
+  const buf = new Uint8Array(total);
+  const dv = new DataView(buf.buffer);
+  buf[0] = MAGIC0; buf[1] = MAGIC1; buf[2] = VERSION;
+  buf[3] = signer.alg === 'ed25519' ? ALG_ED25519 : ALG_HMAC;
+  buf.set(keyIdBytes(signer.alg, signer.alg === 'ed25519' ? signer.publicKey : signer.secret), 4);
+  dv.setBigUint64(12, BigInt(fields.timestampMs));
+  buf.set(fields.nonce, 20);
+  dv.setUint32(36, fields.ttl);
+  buf[40] = (fields.allowIp.family === 6 ? FLAG_ALLOW_V6 : 0) | (fields.serverIp.family === 6 ? FLAG_SERVER_V6 : 0);
+  buf[41] = L;
+  putIp(buf, 42, fields.allowIp);
+  putIp(buf, 58, fields.serverIp);
+  buf.set(door, 74);
+  if (signer.alg === 'ed25519') {
+    buf.set(computeMac1(deriveMac1Key(signer.publicKey), buf.subarray(0, body)), body);
+    const sig = signer.sign(signedMessage(buf.subarray(0, body + MAC1_LEN)));
+    if (sig.length !== SIG_LEN) throw new RangeError('signature must be 64 bytes');
+    buf.set(sig, body + MAC1_LEN);
+  } else {
+    buf.set(computeTag(signer.secret, buf.subarray(0, body)), body);
+  }
+  return buf;
+}
+
+/** "knockd-ts spa v1\0" || bytes: what the Ed25519 signature covers. */
+export function signedMessage(bytes: Uint8Array): Uint8Array {
+  const m = new Uint8Array(LABEL_SIG.length + bytes.length);
+  m.set(LABEL_SIG, 0);
+  m.set(bytes, LABEL_SIG.length);
+  return m;
+}
+
+export function computeMac1(k1: Uint8Array, bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHmac('sha256', k1).update(bytes).digest().subarray(0, MAC1_LEN));
+}
+
+export function computeTag(secret: Uint8Array, bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHmac('sha256', secret).update(LABEL_SIG).update(bytes).digest());
+}
+
+function ipAt(b: Uint8Array, off: number, v6: boolean): Ip | undefined {
+  if (v6) return ipFromBytes(b.subarray(off, off + 16));
+  for (let i = off + 4; i < off + 16; i++) if (b[i] !== 0) return undefined; // canonical padding
+  return ipFromBytes(b.subarray(off, off + 4));
+}
+
+export type DecodeResult = { ok: true; req: DecodedRequest } | { ok: false; reason: 'malformed' | 'bad-version' };
+
+/**
+ * Structural decode: length bounds → magic → version → alg → L and exact length → flags →
+ * door charset → addresses. No cryptography, never throws.
+ */
+export function decodeRequest(b: Uint8Array): DecodeResult {
+  if (!(b instanceof Uint8Array) || b.length < MIN_LEN || b.length > MAX_LEN) return { ok: false, reason: 'malformed' };
+  if (b[0] !== MAGIC0 || b[1] !== MAGIC1) return { ok: false, reason: 'malformed' };
+  if (b[2] !== VERSION) return { ok: false, reason: 'bad-version' };
+  const algByte = b[3];
+  if (algByte !== ALG_ED25519 && algByte !== ALG_HMAC) return { ok: false, reason: 'malformed' };
+  const L = b[41] ?? 255;
+  if (L > MAX_DOOR_LEN) return { ok: false, reason: 'malformed' };
+  const body = HEADER_LEN + L;
+  if (b.length !== body + (algByte === ALG_ED25519 ? ED25519_TRAILER : TAG_LEN)) return { ok: false, reason: 'malformed' };
+  const flags = b[40] ?? 0xff;
+  if ((flags & ~(FLAG_ALLOW_V6 | FLAG_SERVER_V6)) !== 0) return { ok: false, reason: 'malformed' };
+  let door = '';
+  for (let i = 0; i < L; i++) {
+    const c = b[74 + i] ?? 0;
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c === 0x2e || c === 0x2d;
+    if (!ok) return { ok: false, reason: 'malformed' };
+    door += String.fromCharCode(c);
+  }
+  const allowIp = ipAt(b, 42, (flags & FLAG_ALLOW_V6) !== 0);
+  const serverIp = ipAt(b, 58, (flags & FLAG_SERVER_V6) !== 0);
+  if (!allowIp || !serverIp) return { ok: false, reason: 'malformed' };
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const ts = dv.getBigUint64(12);
+  const timestampMs = ts > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(ts);
+  return {
+    ok: true,
+    req: {
+      alg: algByte === ALG_ED25519 ? 'ed25519' : 'hmac',
+      keyId: Buffer.from(b.buffer, b.byteOffset + 4, 8).toString('hex'),
+      timestampMs,
+      nonce: b.subarray(20, 36),
+      ttl: dv.getUint32(36),
+      allowIp, serverIp, door, bytes: b, bodyLen: body,
+    },
+  };
+}

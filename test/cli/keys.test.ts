@@ -1,0 +1,137 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { keysMain } from '../../src/cli/keys.js';
+import { keygenMain, spaMain, loadClientKeyFile } from '../../src/cli/spa-client.js';
+import { loadKeyring } from '../../src/io/keystore.js';
+import { ReplaySet } from '../../src/core/spa/replay.js';
+import { SpaVerifier } from '../../src/core/spa/verify.js';
+import { toB64 } from '../../src/core/keys/id.js';
+import { vectorDoor } from '../vectors/gen-spa.js';
+
+function env() {
+  const root = mkdtempSync(join(tmpdir(), 'h4-cli-'));
+  const keysDir = join(root, 'keys');
+  mkdirSync(keysDir, { mode: 0o700 });
+  const out: string[] = [], err: string[] = [];
+  let notified = 0;
+  const run = (...argv: string[]) => keysMain(argv, { keysDir, out: (s) => out.push(s), err: (s) => err.push(s), notifyDaemon: () => { notified++; }, now: () => Date.UTC(2026, 0, 1) });
+  return { root, keysDir, out, err, run, notified: () => notified, all: () => out.join('') + err.join('') };
+}
+
+test('keygen writes a 0600 key and key.pub, refuses to overwrite without --force; keys add takes the public line', async () => {
+  const e = env();
+  try {
+    const key = join(e.root, 'home', '.knock', 'key');
+    const o: string[] = [];
+    assert.equal(await keygenMain({ key, out: (s) => o.push(s) }), 0);
+    assert.equal(statSync(key).mode & 0o777, 0o600);
+    const line = readFileSync(`${key}.pub`, 'utf8').trim();
+    assert.match(line, /^knock-ed25519 \S{44} \S+$/);
+    assert.ok(o.join('').includes(line), 'prints the public line');
+    const seed = readFileSync(key, 'utf8').match(/seed: (\S+)/)![1]!;
+    assert.ok(!o.join('').includes(seed), 'never prints the seed');
+    await assert.rejects(keygenMain({ key, out: () => {} }), (x: Error & { code?: string }) => x.code === 'ERR_KEY_EXISTS');
+    const errs: string[] = [];
+    assert.equal(await keygenMain({ key, out: () => {}, err: (s) => errs.push(s) }), 77);
+    assert.match(errs.join(''), /already exists/);
+    assert.equal(readFileSync(key, 'utf8').includes(seed), true, 'old key untouched');
+    assert.equal(await keygenMain({ key, force: true, out: () => {} }), 0);
+    assert.equal(readFileSync(key, 'utf8').includes(seed), false, '--force replaced it');
+    const line2 = readFileSync(`${key}.pub`, 'utf8').trim();
+
+    assert.equal(await e.run('add', 'alice', ...line2.split(' '), '--doors', 'ssh', '--from', '10.0.0.0/8', '--expires', '2026-06-30', '--max-ttl', '60'), 0, e.all());
+    assert.equal(e.notified(), 1);
+    const k = loadKeyring(e.keysDir).byName('alice')!;
+    assert.equal(k.id, loadClientKeyFile(key).id);
+    assert.deepEqual(k.doors, ['ssh']);
+    assert.equal(k.maxTtl, 60);
+    assert.equal(k.expires, Date.UTC(2026, 5, 30));
+    // same key under another name, existing name, bad input
+    assert.equal(await e.run('add', 'alice2', '--pubkey-file', `${key}.pub`), 77);
+    assert.match(e.err.join(''), /already enrolled as 'alice'/);
+    assert.equal(await e.run('add', 'alice', '--pubkey-file', `${key}.pub`), 77);
+    assert.equal(await e.run('add', 'x', '--pubkey-file', `${key}.pub`, '--from', '10.0.0.1/8'), 64);
+    assert.equal(await e.run('add', 'x'), 64);
+    assert.equal(await e.run('add', 'bad/name', '--hmac'), 64);
+    assert.equal(await e.run('bogus'), 64);
+    // the client refuses a key file readable by others
+    chmodSync(key, 0o644);
+    assert.throws(() => loadClientKeyFile(key), new RegExp(`permissions 0644 for '${key}' are too open`));
+  } finally { rmSync(e.root, { recursive: true, force: true }); }
+});
+
+test('keys add --hmac: secret goes only to the 0600 --out file, never to stdout/stderr; list/show/revoke', async () => {
+  const e = env();
+  try {
+    const out = join(e.root, 'erin.knock-key');
+    assert.equal(await e.run('add', 'erin', '--hmac', '--out', out, '--doors', 'web'), 0, e.all());
+    assert.equal(statSync(out).mode & 0o777, 0o600);
+    assert.equal(statSync(join(e.keysDir, 'erin.key')).mode & 0o777, 0o600);
+    const secret = readFileSync(out, 'utf8').match(/secret: (\S+)/)![1]!;
+    const rec = loadKeyring(e.keysDir).byName('erin')!;
+    assert.equal(toB64(rec.secret!), secret);
+    assert.equal(await e.run('add', 'erin2', '--hmac', '--out', out), 77, 'refuses to overwrite --out');
+    assert.equal(loadKeyring(e.keysDir).byName('erin2'), undefined, 'nothing enrolled when --out exists');
+    assert.equal(await e.run('add', 'frank', '--pubkey-file', join(e.root, 'nope.pub')), 77);
+    assert.equal(await e.run('list'), 0);
+    assert.equal(await e.run('show', 'erin'), 0);
+    assert.match(e.out.join(''), /erin\s+hmac\s+[0-9a-f]{16}\s+active\s+web/);
+    assert.match(e.out.join(''), /secret:\s+\(stored in the record, never shown\)/);
+    assert.equal(await e.run('revoke', 'erin'), 0);
+    assert.equal(await e.run('revoke', 'erin'), 0);
+    assert.match(e.out.join(''), /already revoked/);
+    assert.notEqual(loadKeyring(e.keysDir).byName('erin')?.revoked, undefined);
+    assert.equal(await e.run('show', 'nobody'), 77);
+    e.out.length = 0;
+    assert.equal(await e.run('list'), 0);
+    assert.match(e.out.join(''), /erin\s+hmac\s+[0-9a-f]{16}\s+revoked/);
+    const text = e.all();
+    assert.ok(!text.includes(secret), 'secret never printed');
+    assert.ok(!text.includes(Buffer.from(secret, 'base64').toString('hex')), 'not even as hex');
+    // enrol the secret from a client-generated hmac key file
+    const ck = join(e.root, 'ck');
+    assert.equal(await keygenMain({ key: ck, type: 'hmac', out: () => {} }), 0);
+    assert.equal(await e.run('add', 'gina', '--hmac-key-file', ck), 0, e.all());
+    assert.equal(loadKeyring(e.keysDir).byName('gina')?.id, loadClientKeyFile(ck).id);
+  } finally { rmSync(e.root, { recursive: true, force: true }); }
+});
+
+test('knock --spa sends exactly one datagram over loopback that the verifier grants', async (t) => {
+  const e = env();
+  const sock = createSocket('udp4');
+  try {
+    const key = join(e.root, 'key');
+    await keygenMain({ key, out: () => {} });
+    assert.equal(await e.run('add', 'alice', '--pubkey-file', `${key}.pub`), 0);
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const port = sock.address().port;
+    const got: { msg: Buffer; src: string }[] = [];
+    sock.on('message', (msg, rinfo) => got.push({ msg, src: rinfo.address }));
+    const lines: string[] = [];
+    const NOW = Date.UTC(2026, 0, 1);
+    assert.equal(await spaMain({ key, host: '127.0.0.1', door: 'ssh', ttl: 30, spaPort: port, family: 4, verbose: true, out: (s) => lines.push(s), now: () => NOW }), 0);
+    const deadline = Date.now() + 2000;
+    while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(got.length, 1);
+    assert.match(lines.join(''), /SPA knock sent to 127\.0\.0\.1:\d+\/udp \(157 bytes\)[\s\S]*door ssh, ttl 30s[\s\S]*open for 127\.0\.0\.1/);
+    const ver = new SpaVerifier(loadKeyring(e.keysDir), new ReplaySet(), {
+      doors: [vectorDoor({ name: 'ssh', spa: true, cmdTimeout: 10 }, 0)], ownAddrs: () => ['127.0.0.1'], spaAddrs: [], windowMs: 60000,
+    });
+    const r = ver.check(new Uint8Array(got[0]!.msg), got[0]!.src, NOW + 5);
+    assert.equal(r.ok, true, JSON.stringify(r));
+    if (r.ok) { assert.equal(r.grant.requestedTtl, 30); assert.equal(r.grant.grantedTtl, 10, 'capped by cmd_timeout without a key max_ttl'); assert.equal(r.grant.ip.text, '127.0.0.1'); assert.equal(r.grant.key.name, 'alice'); }
+    await assert.rejects(spaMain({ key, host: 'no-such-host.invalid', spaPort: port, out: () => {} }), (x: Error & { code?: string }) => x.code === 'ERR_RESOLVE');
+    writeFileSync(join(e.root, 'loose'), readFileSync(key), { mode: 0o640 });
+    chmodSync(join(e.root, 'loose'), 0o640);
+    await assert.rejects(spaMain({ key: join(e.root, 'loose'), host: '127.0.0.1', spaPort: port, out: () => {} }), /permissions 0640 .* too open/);
+    t.diagnostic(`datagram ${got[0]!.msg.length} bytes`);
+  } finally {
+    sock.close();
+    rmSync(e.root, { recursive: true, force: true });
+  }
+});
