@@ -20,12 +20,14 @@ PIDS=()
 
 cleanup() {
   set +e
+  # SIGTERM (the daemon closes its open doors), wait for each to exit, then SIGKILL leftovers;
+  # the namespaces go only after that, so the daemon never sees its interface vanish.
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  sleep 0.5
+  for p in "${PIDS[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; done
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
   ip netns del "$SRV" 2>/dev/null
   ip netns del "$CLI" 2>/dev/null
-  rm -rf "$WORK"
+  [[ ${DEMO_KEEP:-0} == 1 ]] && echo "demo: kept $WORK" || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
@@ -46,7 +48,7 @@ ip -n "$CLI" route get $S4 | grep -q "dev $VC" || { echo "demo: route to $S4 is 
 [[ -z $(ip -n "$CLI" route show default; ip -n "$CLI" -6 route show default) ]] || { echo "demo: client namespace has a default route" >&2; exit 1; }
 
 say "server: a TCP service on port 2222, rejected by iptables unless knocked"
-insrv node -e "require('net').createServer(s=>s.end('hello from the guarded service\n')).listen(2222,'::')" &
+insrv node -e "require('net').createServer(s=>{s.on('error',()=>{});s.end('hello from the guarded service\n')}).listen(2222,'::')" &
 PIDS+=($!)
 insrv iptables -A INPUT -p tcp --dport 2222 -j REJECT --reject-with tcp-reset
 insrv ip6tables -A INPUT -p tcp --dport 2222 -j REJECT --reject-with tcp-reset

@@ -90,23 +90,35 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
     doors: c.doors, ownAddrs: () => localAddrs, spaAddrs: c.options.spaAddresses,
     windowMs: c.options.spaWindow * 1000,
   });
+  /** Close the open SPA doors of keys that are gone or revoked in `k` (revocation closes doors). */
+  const closeRevoked = (k: Keyring): void => {
+    const now = Date.now();
+    const dead = (name: string): boolean => {
+      const r = k.byName(name);
+      return !r || (r.revoked !== undefined && r.revoked <= now);
+    };
+    const victims = controller.leases().filter((l) => l.principal.kind === 'spa' && dead(l.principal.key));
+    if (victims.length === 0) return;
+    logger.info({ keys: [...new Set(victims.map((l) => (l.principal as { key: string }).key))] }, 'keys revoked: closing their doors');
+    void controller.closeWhere((l) => l.principal.kind === 'spa' && dead(l.principal.key), 'revoked');
+  };
   const setupSpa = (c: Config): void => {
     if (!spaDoors(c)) return;
     keyring = existsSync(c.options.keysDir) ? loadKeyring(c.options.keysDir) : loadKeyringOrEmpty(c.options.keysDir, logger);
     if (!replay) replay = ReplayStore.open(c.options.stateDir);
     if (!verifier) verifier = new SpaVerifier(keyring, replay, spaContext(c));
     else { verifier.setKeyring(keyring); verifier.setContext(spaContext(c)); }
+    closeRevoked(keyring);
     stopWatch?.();
-    stopWatch = existsSync(c.options.keysDir) ? watchKeyring(c.options.keysDir, (k, revoked) => {
+    stopWatch = existsSync(c.options.keysDir) ? watchKeyring(c.options.keysDir, (k) => {
       keyring = k;
       verifier?.setKeyring(k);
-      if (revoked.length > 0) {
-        logger.info({ revoked }, 'keys revoked: closing their doors');
-        void controller.closeWhere((l) => l.principal.kind === 'spa' && revoked.includes(l.principal.key), 'revoked');
-      }
-    }) : undefined;
+      closeRevoked(k);
+    }, (e) => logger.error({ err: e }, 'key directory reload failed; keeping the previous keys')) : undefined;
   };
   setupSpa(config);
+  const pruneTimer = setInterval(() => { try { replay?.prune(Date.now()); } catch (e) { logger.error({ err: e }, 'replay store prune failed'); } }, 60_000);
+  pruneTimer.unref();
 
   const onSpa = (payload: Uint8Array, src: string, rxMs: number): void => {
     if (!verifier) return;
@@ -334,6 +346,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
       for (const s of sockets) s.close();
       stopWatch?.();
       if (expiryTimer) clearTimeout(expiryTimer);
+      clearInterval(pruneTimer);
       const finish = async (): Promise<void> => {
         if (config.options.closeOnExit) await controller.closeAll('shutdown');
         audit.record({ event: 'daemon.stop', pid: process.pid, config: config.file } as never);

@@ -2,7 +2,7 @@
  * Run our knockd (bin/knockd, compiled dist) inside the server namespace of a NetnsPair.
  * Started through pair.spawn so cleanup() stops it by PID even when a test fails.
  */
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, chmodSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { ChildProcess } from 'node:child_process';
@@ -14,6 +14,7 @@ export interface Workdir { dir: string; conf: string; log: string; audit: string
 export function workdir(prefix: string): Workdir {
   const dir = mkdtempSync(join(tmpdir(), `kts-${prefix}-`));
   chmodSync(dir, 0o700);
+  mkdirSync(join(dir, 'keys'), { mode: 0o700 });
   return { dir, conf: join(dir, 'knockd.conf'), log: join(dir, 'knockd.log'), audit: join(dir, 'audit.log'), state: join(dir, 'state'), keys: join(dir, 'keys') };
 }
 
