@@ -12,6 +12,8 @@ import { parseIp } from '../ip.js';
 import { cTrim, cUpper, knockdSequence } from './catoi.js';
 import { parseSequence, formatSequence } from './sequence.js';
 import type { Config, Door, FlagName, Hit, Options } from './types.js';
+import { utf8Length } from '../utf8.js';
+export { utf8Length };
 import {
   DEFAULT_CMD_TIMEOUT, DEFAULT_KEYS_DIR, DEFAULT_MAX_ATTEMPTS, DEFAULT_SEQ_TIMEOUT,
   DEFAULT_SPA_PORT, DEFAULT_SPA_WINDOW, DEFAULT_STATE_DIR,
@@ -82,20 +84,6 @@ interface OptionsBuilder {
   maxAttempts: number;
 }
 
-/** UTF-8 length without Buffer/TextEncoder (core stays free of Node APIs). */
-export function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) { n += 4; i++; } else n += 3;
-    } else n += 3;
-  }
-  return n;
-}
 
 const q = (s: string): string => JSON.stringify(s);
 const short = (s: string): string => (s.length > 60 ? `${s.slice(0, 60)}...` : s);
