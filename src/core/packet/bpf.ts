@@ -22,6 +22,7 @@
  */
 import { parseIp } from '../ip.js';
 import type { Door, FlagName } from '../config/types.js';
+import { MIN_LEN as SPA_MIN_LEN, MAX_LEN as SPA_MAX_LEN, MAGIC0, MAGIC1 } from '../spa/wire.js';
 
 export interface FilterInput {
   doors: readonly Door[];
@@ -79,6 +80,20 @@ export function doorFilter(door: Door, addrs: readonly string[], family: 4 | 6):
 }
 
 /** The complete filter to install: see the module comment for the rules. */
+/**
+ * Kernel-side pre-filter for SPA datagrams: the UDP length must be one a valid request can have
+ * and the payload must start with the magic "KN". A junk flood is then dropped by the kernel and
+ * never costs a wake-up, a copy or a decode in JavaScript (the checks are repeated in userland;
+ * this is only the cheapest gate). IPv6 offsets assume no extension headers, as knockd's flag
+ * tests do; such packets are not seen by the filter at all.
+ */
+export function spaShape(fam: 4 | 6): string {
+  const lo = 8 + SPA_MIN_LEN, hi = 8 + SPA_MAX_LEN, magic = `0x${((MAGIC0 << 8) | MAGIC1).toString(16)}`;
+  return fam === 4
+    ? `udp[4:2] >= ${lo} and udp[4:2] <= ${hi} and udp[8:2] = ${magic}`
+    : `ip6[44:2] >= ${lo} and ip6[44:2] <= ${hi} and ip6[48:2] = ${magic}`;
+}
+
 export function buildFilter(input: FilterInput): string {
   const families: (4 | 6)[] = input.ipv6 ? [4, 6] : [4];
   const exprs: string[] = [];
@@ -96,7 +111,7 @@ export function buildFilter(input: FilterInput): string {
     wanted = true;
     for (const fam of families) {
       const hosts = familyAddrs(input.localAddrs, fam);
-      if (hosts.length > 0) exprs.push(`(${hostClause(hosts)} and (udp dst port ${spa}))`);
+      if (hosts.length > 0) exprs.push(`(${hostClause(hosts)} and (udp dst port ${spa}) and ${spaShape(fam)})`);
     }
   }
   if (exprs.length > 0) return exprs.join(' or ');

@@ -5,6 +5,12 @@ import { buildFilter, doorFilter, MATCH_NOTHING } from '../../../src/core/packet
 import type { FilterInput } from '../../../src/core/packet/bpf.js';
 import type { Door, Hit } from '../../../src/core/config/types.js';
 import { fixture } from '../../helpers/paths.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { encodeRequest } from '../../../src/core/spa/wire.js';
+import { ed25519Signer, hmacSigner } from '../../../src/core/spa/sign.js';
+import { parseIp } from '../../../src/core/ip.js';
 
 function door(name: string, seq: string, extra: Partial<Door> = {}): Door {
   const sequence: Hit[] = seq === '' ? [] : seq.split(',').map((s) => {
@@ -57,10 +63,10 @@ const BUILD_TABLE: [string, FilterInput, string][] = [
     '((dst host 10.0.0.1) and (((tcp dst port 7000))))'],
   ['spa port to local addresses, per family',
     { doors: [door('s', '', { spa: true })], localAddrs: ['10.0.0.1', '::1'], ipv6: true, spaPort: 62201 },
-    '((dst host 10.0.0.1) and (udp dst port 62201)) or ((dst host ::1) and (udp dst port 62201))'],
+    '((dst host 10.0.0.1) and (udp dst port 62201) and udp[4:2] >= 114 and udp[4:2] <= 194 and udp[8:2] = 0x4b4e) or ((dst host ::1) and (udp dst port 62201) and ip6[44:2] >= 114 and ip6[44:2] <= 194 and ip6[48:2] = 0x4b4e)'],
   ['doors and spa port',
     { doors: [door('a', '7000,8000:udp', { tcpFlags: { syn: true } })], localAddrs: ['127.0.0.1'], ipv6: true, spaPort: 62201 },
-    '((dst host 127.0.0.1) and (((tcp dst port 7000) and tcp[tcpflags] & tcp-syn != 0) or (udp dst port 8000))) or ((dst host 127.0.0.1) and (udp dst port 62201))'],
+    '((dst host 127.0.0.1) and (((tcp dst port 7000) and tcp[tcpflags] & tcp-syn != 0) or (udp dst port 8000))) or ((dst host 127.0.0.1) and (udp dst port 62201) and udp[4:2] >= 114 and udp[4:2] <= 194 and udp[8:2] = 0x4b4e)'],
   ['duplicate and non-canonical local addresses are normalised once',
     { doors: [door('a', '7000')], localAddrs: ['2001:DB8:0:0::1', '2001:db8::1', 'bogus'], ipv6: true },
     '((dst host 2001:db8::1) and (((tcp dst port 7000))))'],
@@ -113,9 +119,10 @@ function countMatches(file: string, expr: string): number {
 test('filters select the right packets of the captured pcaps (tcpdump -r)', (t) => {
   if (!haveTcpdump) { t.skip('tcpdump missing'); return; }
   // captures hold: udp 127.0.0.1:8000, udp ::1:62201, tcp SYN 127.0.0.1:7000, tcp SYN ::1:9000
+  // (the 62201 datagram carries 4 bytes of junk, so the SPA shape check drops it in the kernel)
   const d = door('a', '7000,8000:udp,9000', { tcpFlags: { syn: true, ack: false } });
   const cases: [FilterInput, number][] = [
-    [{ doors: [d], localAddrs: ['127.0.0.1', '::1'], ipv6: true, spaPort: 62201 }, 4],
+    [{ doors: [d], localAddrs: ['127.0.0.1', '::1'], ipv6: true, spaPort: 62201 }, 3],
     [{ doors: [d], localAddrs: ['127.0.0.1', '::1'], ipv6: true }, 3],
     [{ doors: [d], localAddrs: ['127.0.0.1', '::1'], ipv6: false, spaPort: 62201 }, 2],
     [{ doors: [door('b', '7000', { tcpFlags: { ack: true } })], localAddrs: ['127.0.0.1', '::1'], ipv6: true }, 0],
@@ -127,6 +134,71 @@ test('filters select the right packets of the captured pcaps (tcpdump -r)', (t) 
     for (const [input, n] of cases) {
       const f = buildFilter(input);
       assert.equal(countMatches(file, f), n, `${file}: ${f}`);
+    }
+  }
+});
+
+/** A classic pcap (Ethernet) holding the given raw frames. */
+function writePcap(frames: Uint8Array[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bpf-spa-'));
+  const head = Buffer.alloc(24);
+  head.writeUInt32LE(0xa1b2c3d4, 0); head.writeUInt16LE(2, 4); head.writeUInt16LE(4, 6);
+  head.writeUInt32LE(65535, 16); head.writeUInt32LE(1, 20);
+  const parts: Buffer[] = [head];
+  for (const f of frames) {
+    const rh = Buffer.alloc(16);
+    rh.writeUInt32LE(f.length, 8); rh.writeUInt32LE(f.length, 12);
+    parts.push(rh, Buffer.from(f));
+  }
+  const file = join(dir, 'spa.pcap');
+  writeFileSync(file, Buffer.concat(parts));
+  return file;
+}
+
+function udpFrame(fam: 4 | 6, payload: Uint8Array, dport = 62201): Uint8Array {
+  const udp = Buffer.alloc(8 + payload.length);
+  udp.writeUInt16BE(40000, 0); udp.writeUInt16BE(dport, 2); udp.writeUInt16BE(udp.length, 4);
+  Buffer.from(payload).copy(udp, 8);
+  let ip: Buffer;
+  if (fam === 4) {
+    ip = Buffer.alloc(20);
+    ip[0] = 0x45; ip.writeUInt16BE(20 + udp.length, 2); ip[8] = 64; ip[9] = 17;
+    Buffer.from([10, 0, 0, 2]).copy(ip, 12); Buffer.from([10, 0, 0, 1]).copy(ip, 16);
+  } else {
+    ip = Buffer.alloc(40);
+    ip[0] = 0x60; ip.writeUInt16BE(udp.length, 4); ip[6] = 17; ip[7] = 64;
+    ip[8] = 0xfd; ip[23] = 2;   // src fd00::2 (bytes 8..23)
+    ip[24] = 0xfd; ip[39] = 1;  // dst fd00::1 (bytes 24..39)
+  }
+  const eth = Buffer.from(`ffffffffffff020000000001${fam === 4 ? '0800' : '86dd'}`, 'hex');
+  return new Uint8Array(Buffer.concat([eth, ip, udp]));
+}
+
+test('the SPA shape filter passes real SPA datagrams and drops junk in the kernel (tcpdump -r)', (t) => {
+  if (!haveTcpdump) { t.skip('tcpdump missing'); return; }
+  const signer = ed25519Signer(new Uint8Array(32).fill(7)); // TEST-ONLY seed
+  const fields = (door: string) => ({
+    timestampMs: 1_800_000_000_000, nonce: new Uint8Array(16).fill(1), ttl: 0, door,
+    allowIp: parseIp('10.0.0.2')!, serverIp: parseIp('10.0.0.1')!,
+  });
+  const shortest = encodeRequest(fields(''), hmacSigner(new Uint8Array(32).fill(3)));
+  const longest = encodeRequest(fields('d'.repeat(32)), signer);
+  const junk204 = new Uint8Array(204).fill(0x41);
+  const wrongMagic = Uint8Array.from(longest); wrongMagic[0] = 0x4c;
+  const tooLong = new Uint8Array(longest.length + 1); tooLong.set(longest);
+  const tooShort = shortest.subarray(0, shortest.length - 1);
+  for (const fam of [4, 6] as const) {
+    const dst = fam === 4 ? '10.0.0.1' : 'fd00::1';
+    const f = buildFilter({ doors: [], localAddrs: [dst], ipv6: true, spaPort: 62201 });
+    const count = (p: Uint8Array) => {
+      const r = spawnSync('tcpdump', ['-n', '-r', writePcap([udpFrame(fam, p)]), f], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.split('\n').filter((l) => l.trim() !== '').length;
+    };
+    assert.equal(count(shortest), 1, `IPv${fam}: shortest valid (hmac, no door) must pass`);
+    assert.equal(count(longest), 1, `IPv${fam}: longest valid (ed25519, 32-char door) must pass`);
+    for (const [name, p] of [['junk204', junk204], ['wrongMagic', wrongMagic], ['tooLong', tooLong], ['tooShort', tooShort]] as const) {
+      assert.equal(count(p), 0, `IPv${fam}: ${name} must be dropped by the filter`);
     }
   }
 });
