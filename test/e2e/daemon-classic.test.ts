@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { bin } from '../helpers/paths.js';
 import { e2eSkipReason } from '../helpers/root.js';
 import { createPair } from '../helpers/netns.js';
 import { guardService, probe, waitProbe } from '../helpers/service.js';
@@ -59,6 +60,37 @@ test('a wrong knock (wrong order) does not open, a retransmitted first hit does 
       // 7101 twice (a retransmission) then the rest: knockd 0.8 fails here (issue #92), we must not
       await pair.run(pair.client, '/usr/bin/knock', ['-4', pair.serverV4, '7101', '7101', '7102', '7103']);
       assert.equal(await waitProbe(pair, pair.serverV4, 2222, true, 5000), true, 'sequence with a repeated first hit did not open');
+    } finally {
+      await stopDaemon(d);
+    }
+  } finally {
+    await pair.cleanup();
+  }
+});
+
+test('SIGHUP with a broken config keeps the running one; a valid new config applies its doors', { skip }, async () => {
+  const pair = await createPair('dch');
+  const w = workdir('classich');
+  try {
+    await guardService(pair, 2222, 4);
+    writeConfig(w, pair.serverIf, guardedDoor('door1', 2222, '\tsequence = 7501,7502', 2));
+    const d = await startDaemon(pair, w);
+    try {
+      writeFileSync(w.conf, readFileSync(w.conf, 'utf8') + '\n[broken]\n\tsequence = 7000,\n');
+      d.child.kill('SIGHUP');
+      await waitFor(() => d.stderr(), (e) => /reload failed/.test(e), 5000);
+      assert.equal(d.child.exitCode, null, 'knockd 0.8 exits on a broken reload; we must keep running');
+      await pair.run(pair.client, process.execPath, [bin('knock'), pair.serverV4, '7501', '7502']);
+      assert.equal(await waitProbe(pair, pair.serverV4, 2222, true, 5000), true, 'old door stopped working after a failed reload');
+      assert.equal(await waitProbe(pair, pair.serverV4, 2222, false, 8000), false);
+
+      writeConfig(w, pair.serverIf, guardedDoor('door2', 2222, '\tsequence = 7601,7602', 2));
+      d.child.kill('SIGHUP');
+      await waitFor(() => d.stderr(), (e) => /configuration reloaded/.test(e), 5000);
+      await pair.run(pair.client, process.execPath, [bin('knock'), pair.serverV4, '7501', '7502']);
+      assert.equal(await waitProbe(pair, pair.serverV4, 2222, true, 1500), false, 'removed door still opens after reload');
+      await pair.run(pair.client, process.execPath, [bin('knock'), pair.serverV4, '7601', '7602']);
+      assert.equal(await waitProbe(pair, pair.serverV4, 2222, true, 5000), true, 'new door (new BPF filter) does not open after reload');
     } finally {
       await stopDaemon(d);
     }
