@@ -1,0 +1,310 @@
+/**
+ * `npm run bench`: knock → port reachable latency, behaviour under floods, memory under a
+ * spoofed first-port flood and hot-path throughput — our daemon side by side with Debian
+ * knockd 0.8 and fwknopd 2.6.10, all inside two network namespaces created here and removed
+ * afterwards (also on failure and on SIGINT). Prints one table and writes bench/RESULTS.md.
+ *
+ * Environment:
+ *   BENCH_RUNS=N        knocks per latency measurement (default 20; BENCH_QUICK default 8)
+ *   BENCH_QUICK=1       ~2-minute run: fewer runs, 50,000 memory hits, shorter micro-benchmarks
+ *   BENCH_MEM_HITS=N    spoofed first-port hits for the memory test (default 200,000)
+ *   BENCH_ONLY=a,b      subset of: knockd,fwknopd,ours,memory,flood,micro
+ *   BENCH_BIN_DIR=D    directory holding our knockd/knock launchers (default <repo>/bin)
+ *   BENCH_KEEP=1        keep the work directory (logs, configs) and print its path
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFileSync, existsSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { Lab } from './netns.js';
+import { measureLatency, commandCost, type LatencyRow, type Flood } from './scenario.js';
+import { hpingFloodArgs, hpingSent, forgeryFromSample, type FloodSpec } from './flood.js';
+import {
+  SEQ, SPA_PORT, SEQ_FILTER, SPA_FILTER, SERVICE_PORT, setupService, resetSeqRule, version, startKnockd, knockClient,
+  setupFwknop, startFwknopd, probeOurs, setupOurs, startOurs, oursSeqClient, oursSpaClient, sampleSpa, type Ours,
+} from './daemons.js';
+import { microAll, type MicroRow } from './micro.js';
+import { Bg, fmtMs, fmtRate, must, procSample, run, sleep, stopAll } from './util.js';
+
+const distBench = dirname(fileURLToPath(import.meta.url));
+const distRoot = join(distBench, '..');
+/** The repository root: the nearest ancestor of the build output that holds package.json. */
+function findRepoRoot(from: string): string {
+  let d = from;
+  while (!existsSync(join(d, 'package.json')) && dirname(d) !== d) d = dirname(d);
+  return d;
+}
+const repoRoot = findRepoRoot(distRoot);
+
+const QUICK = process.env['BENCH_QUICK'] === '1';
+const RUNS = Number(process.env['BENCH_RUNS'] ?? (QUICK ? 5 : 20));
+const MEM_HITS = Number(process.env['BENCH_MEM_HITS'] ?? (QUICK ? 50_000 : 200_000));
+const ONLY = new Set((process.env['BENCH_ONLY'] ?? 'knockd,fwknopd,ours,memory,flood,micro').split(',').map((s) => s.trim()));
+const MICRO_MS = QUICK ? 250 : 700;
+const FLOOD_OPEN_TIMEOUT = QUICK ? 2000 : 3000;
+
+interface MemRow { daemon: string; hits: number; sent?: number; rssBeforeMb?: number; rssAfterMb?: number; hwmMb?: number; cpuS?: number; after?: string; note?: string }
+
+const latency: LatencyRow[] = [];
+const floods: LatencyRow[] = [];
+const memory: MemRow[] = [];
+let micro: MicroRow[] = [];
+const notes: string[] = [];
+let cmdCost: { cmdMs: number; execMs: number } | undefined;
+
+function log(msg: string): void { process.stderr.write(`[bench] ${msg}\n`); }
+
+function unavailable(rows: LatencyRow[], scenario: string, daemon: string, reason: string): void {
+  rows.push({ scenario, daemon, n: 0, opened: 0, note: `${daemon} not available: ${reason}` });
+}
+
+// ---- floods ------------------------------------------------------------------------------
+
+/** Upper bound for one flood: every run may wait its full open timeout; stopped by PID as soon as the runs end. */
+function floodSeconds(): number { return Math.ceil(15 + RUNS * (0.9 + FLOOD_OPEN_TIMEOUT / 1000)); }
+
+function hpingFlood(lab: Lab): Flood {
+  return {
+    label: 'junk UDP (hping3 --flood)',
+    start: () => lab.bg('cli', `hping-${Date.now()}`, 'timeout', hpingFloodArgs({ host: lab.srvIp, port: SPA_PORT, from: lab.floodIp, size: 204, timeLimitS: floodSeconds() }).slice(1)),
+    describe: (bg, s) => {
+      const sent = hpingSent(bg.logText());
+      return sent === undefined ? 'hping3 sent ? (no statistics)' : `junk flood ${sent.toLocaleString('en')} datagrams in ${s.toFixed(1)} s (${fmtRate(sent / s)})`;
+    },
+  };
+}
+
+function nodeFlood(lab: Lab, label: string, spec: Omit<FloodSpec, 'host' | 'port' | 'bind' | 'count' | 'timeLimitMs'>): Flood {
+  const full: FloodSpec = { ...spec, host: lab.srvIp, port: SPA_PORT, bind: lab.floodIp, count: 20_000_000, timeLimitMs: floodSeconds() * 1000 };
+  return {
+    label,
+    start: () => lab.bg('cli', `flood-${Date.now()}`, process.execPath, [join(distBench, 'worker.js'), 'flood', JSON.stringify(full)]),
+    describe: (bg, s) => {
+      const m = /"sent":(\d+)/.exec(bg.logText());
+      const sent = m ? Number(m[1]) : undefined;
+      return sent === undefined ? `${label}: sent ?` : `${label} ${sent.toLocaleString('en')} datagrams in ${s.toFixed(1)} s (${fmtRate(sent / s)})`;
+    },
+  };
+}
+
+// ---- memory --------------------------------------------------------------------------------
+
+async function memoryTest(lab: Lab, daemon: string, bg: Bg, client: string[], env?: Record<string, string>): Promise<MemRow> {
+  const before = procSample(bg.pid);
+  const limitS = Math.ceil(MEM_HITS / 5000) + 20;
+  log(`${daemon}: ${MEM_HITS} spoofed-source SYNs to port ${SEQ[0]} (hping3 --rand-source --faster, limit ${limitS} s)`);
+  const t = performance.now();
+  const r = await lab.exec('cli', 'timeout', ['-s', 'INT', '-k', '3', String(limitS), 'hping3', '--rand-source', '-S', '-q', '-p', String(SEQ[0]),
+    '-c', String(MEM_HITS), '--faster', lab.srvIp], { timeoutMs: (limitS + 10) * 1000 });
+  const secs = (performance.now() - t) / 1000;
+  await sleep(3000);
+  const after = procSample(bg.pid);
+  const row: MemRow = { daemon, hits: MEM_HITS, sent: hpingSent(r.stdout + r.stderr) };
+  if (before && after) {
+    row.rssBeforeMb = before.rssKb / 1024; row.rssAfterMb = after.rssKb / 1024; row.hwmMb = after.hwmKb / 1024;
+    row.cpuS = after.cpuSelf + after.cpuChildren - before.cpuSelf - before.cpuChildren;
+  }
+  row.note = `${secs.toFixed(1)} s to send`;
+  if (!bg.alive) { row.after = `daemon exited (${bg.exitCode})`; return row; }
+  const l = await measureLatency(lab, distBench, { scenario: 'after memory flood', daemon, daemonBg: bg, client, clientEnv: env, reset: resetSeqRule(lab), knockFilter: SEQ_FILTER, runs: 3, openTimeoutMs: 5000 });
+  row.after = `${l.opened}/${l.n} valid knocks open, daemon-side median ${fmtMs(l.daemonMed)} ms`;
+  return row;
+}
+
+// ---- main ----------------------------------------------------------------------------------
+
+async function main(lab: Lab): Promise<void> {
+  await lab.create();
+  log(`lab ${lab.srv} / ${lab.cli}, work ${lab.work}`);
+  await setupService(lab);
+  cmdCost = await commandCost(lab, ['iptables', '-I', 'INPUT', '1', '-s', lab.cliIp, '-p', 'tcp', '--dport', String(SERVICE_PORT), '-j', 'ACCEPT'],
+    ['iptables', '-D', 'INPUT', '-s', lab.cliIp, '-p', 'tcp', '--dport', String(SERVICE_PORT), '-j', 'ACCEPT']);
+
+  // (b) knockd: latency and memory
+  if (ONLY.has('knockd') || ONLY.has('memory')) {
+    const kd = startKnockd(lab);
+    await sleep(1000);
+    try {
+      if (!kd.alive) throw new Error(`knockd exited: ${kd.logText().slice(0, 300)}`);
+      if (ONLY.has('knockd')) {
+        log('knockd: sequence latency');
+        latency.push(await measureLatency(lab, distBench, { scenario: 'sequence knock', daemon: 'knockd 0.8', daemonBg: kd, client: knockClient(lab), reset: resetSeqRule(lab), knockFilter: SEQ_FILTER, runs: RUNS, openTimeoutMs: 3000 }));
+      }
+      if (ONLY.has('memory')) memory.push(await memoryTest(lab, 'knockd 0.8', kd, knockClient(lab)));
+    } catch (e) { unavailable(latency, 'sequence knock', 'knockd', (e as Error).message); }
+    finally { await kd.stop(); }
+  }
+
+  // (c, d) fwknopd: pcap and UDP-server latency; floods
+  if (ONLY.has('fwknopd')) {
+    try {
+      const fw = await setupFwknop(lab);
+      for (const mode of ['pcap', 'udp'] as const) {
+        const d = await startFwknopd(lab, mode);
+        const name = `fwknopd ${mode === 'udp' ? 'UDP-server' : 'pcap'}`;
+        try {
+          log(`${name}: SPA latency`);
+          const base = { daemon: name, daemonBg: d, client: fw.client, clientEnv: fw.env, reset: fw.reset, knockFilter: SPA_FILTER };
+          latency.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA knock', runs: RUNS, openTimeoutMs: 3000 }));
+          if (ONLY.has('flood')) {
+            log(`${name}: junk flood`);
+            floods.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA under junk flood', runs: RUNS, openTimeoutMs: FLOOD_OPEN_TIMEOUT, flood: hpingFlood(lab) }));
+            log(`${name}: forgery flood (random base64, fails HMAC)`);
+            floods.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA under forgery flood', runs: RUNS, openTimeoutMs: FLOOD_OPEN_TIMEOUT, flood: nodeFlood(lab, 'b64 forgeries', { kind: 'b64', size: 204 }) }));
+          }
+        } finally { await d.stop(); }
+      }
+    } catch (e) { unavailable(latency, 'SPA knock', 'fwknopd', (e as Error).message); }
+  }
+
+  // (f) ours
+  if (ONLY.has('ours')) {
+    const binDir = process.env['BENCH_BIN_DIR'] ?? join(repoRoot, 'bin');
+    const p = await probeOurs(binDir);
+    if (!p.ok) {
+      unavailable(latency, 'sequence / SPA knock', 'our daemon', p.reason);
+      notes.push(`our daemon not available: ${p.reason}`);
+    } else {
+      ourVersion = p.version;
+      let o: Ours | undefined;
+      try { o = await setupOurs(lab, binDir); } catch (e) { unavailable(latency, 'setup', 'our daemon', (e as Error).message); }
+      if (o) {
+        for (const mode of ['pcap', 'socket'] as const) {
+          let d: Bg | undefined;
+          const name = `ours (${mode})`;
+          try {
+            d = await startOurs(lab, o, mode);
+            if (mode === 'pcap') {
+              log(`${name}: sequence latency`);
+              latency.push(await measureLatency(lab, distBench, { scenario: 'sequence knock', daemon: name, daemonBg: d, client: oursSeqClient(lab, o), reset: resetSeqRule(lab), knockFilter: SEQ_FILTER, runs: RUNS, openTimeoutMs: 3000 }));
+            }
+            log(`${name}: SPA latency`);
+            const base = { daemon: name, daemonBg: d, client: oursSpaClient(lab, o), reset: resetSeqRule(lab), knockFilter: SPA_FILTER };
+            latency.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA knock', runs: RUNS, openTimeoutMs: 3000 }));
+            if (ONLY.has('flood')) {
+              log(`${name}: junk flood`);
+              floods.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA under junk flood', runs: RUNS, openTimeoutMs: FLOOD_OPEN_TIMEOUT, flood: hpingFlood(lab) }));
+              const sample = await sampleSpa(lab, o);
+              if (!sample) unavailable(floods, 'SPA under forgery flood', name, 'no SPA datagram captured for the forgery template');
+              else {
+                const tpl = forgeryFromSample(sample);
+                log(`${name}: forgery flood (real key id ${sample.subarray(4, 12).toString('hex')}, ${sample.length} B)`);
+                floods.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA under forgery flood', runs: RUNS, openTimeoutMs: FLOOD_OPEN_TIMEOUT, flood: nodeFlood(lab, 'forgeries (real key id)', { kind: 'template', ...tpl }) }));
+              }
+            }
+            if (mode === 'pcap' && ONLY.has('memory')) memory.push(await memoryTest(lab, name, d, oursSeqClient(lab, o)));
+          } catch (e) { unavailable(latency, 'SPA knock', name, (e as Error).message); }
+          finally { if (d) await d.stop(); }
+        }
+      }
+    }
+  }
+}
+
+let ourVersion = 'not available';
+
+// ---- report ----------------------------------------------------------------------------------
+
+function table(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(w[i] as number)).join(' | ')} |`;
+  return [line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+function latRows(rows: LatencyRow[], withLoad: boolean): string[][] {
+  return rows.map((r) => [r.scenario, r.daemon, `${r.opened}/${r.n}`,
+    `${fmtMs(r.clientMed)} / ${fmtMs(r.clientP90)}`, `${fmtMs(r.daemonMed)} / ${fmtMs(r.daemonP90)}`,
+    ...(withLoad ? [r.cpuS === undefined ? '–' : r.cpuS.toFixed(2), r.hwmMb === undefined ? '–' : r.hwmMb.toFixed(1)] : []),
+    r.note ?? '']);
+}
+
+async function machine(): Promise<string[]> {
+  const kernel = (await run('uname', ['-r'])).stdout.trim();
+  const model = cpus()[0]?.model ?? 'unknown';
+  const hping = (await run('hping3', ['--version'])).stdout.split('\n')[0]?.trim() ?? '';
+  return [
+    `- date: ${new Date().toISOString()}`,
+    `- machine: ${cpus().length} CPUs (nproc), ${model}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, kernel ${kernel}`,
+    `- node ${process.version}; knockd: ${await version('knockd', ['--version'])}; fwknopd: ${await version('fwknopd', ['--version'])}; fwknop client: ${await version('fwknop', ['--version'])}`,
+    `- ${hping}; our daemon: ${ourVersion}`,
+    `- settings: runs=${RUNS}, memory hits=${MEM_HITS}, quick=${QUICK ? 'yes' : 'no'}, flood open timeout ${FLOOD_OPEN_TIMEOUT} ms`,
+  ];
+}
+
+async function report(): Promise<string> {
+  const lh = ['scenario', 'daemon', 'opened', 'client-incl. ms med / p90', 'daemon-side ms med / p90', 'note'];
+  const fh = ['scenario', 'daemon', 'opened', 'client-incl. ms med / p90', 'daemon-side ms med / p90', 'daemon CPU s', 'peak RSS MB', 'flood'];
+  const mh = ['daemon', 'spoofed hits', 'sent', 'RSS before MB', 'RSS after MB', 'peak RSS MB', 'CPU s', 'valid knocks afterwards', 'note'];
+  const uh = ['operation', 'rate', 'note'];
+  const out = [
+    '# knockd-ts benchmark results', '',
+    ...(await machine()), '',
+    'Latency = knock → TCP port reachable. *client-incl.*: from starting the client process until a',
+    'TCP connect succeeds (includes process start: ~120 ms of Node for our client). *daemon-side*: from',
+    'the knock packet\'s capture timestamp in the server namespace (tcpdump -tt, µs; last packet of a',
+    'sequence) to the first successful connect of a back-to-back probe loop. All grants are a single',
+    `\`iptables -I INPUT\` (fwknopd: its native iptables chain). Reference (the command's own time): \`ip netns exec <srv> iptables -I …\` takes ${fmtMs(cmdCost?.cmdMs)} ms (median), of which ${fmtMs(cmdCost?.execMs)} ms is \`ip netns exec <srv> true\`.`,
+    '',
+    '## Knock → open', '', table(lh, latRows(latency, false)), '',
+    `## Under flood (valid knocks opened out of ${RUNS}, per-knock limit ${FLOOD_OPEN_TIMEOUT} ms)`, '',
+    'Junk: hping3 --flood, 204-byte random UDP payloads to the SPA port from a second client address.',
+    'Forgery: fwknopd gets random base64 (passes its cheap checks, fails HMAC); ours gets a real datagram',
+    'of our client with nonce, mac1 and signature re-randomised per packet (real enrolled key id).',
+    'CPU = daemon self + reaped children over the measured window; peak RSS = VmHWM.', '',
+    floods.length ? table(fh, latRows(floods, true)) : '(not run)', '',
+    `## Memory after spoofed-source first-port hits (hping3 --rand-source -S -p ${SEQ[0]} --faster)`, '',
+    memory.length ? table(mh, memory.map((m) => [m.daemon, m.hits.toLocaleString('en'), m.sent?.toLocaleString('en') ?? '?', m.rssBeforeMb?.toFixed(1) ?? '–', m.rssAfterMb?.toFixed(1) ?? '–', m.hwmMb?.toFixed(1) ?? '–', m.cpuS?.toFixed(2) ?? '–', m.after ?? '', m.note ?? ''])) : '(not run)', '',
+    '## In-process hot path (single thread)', '',
+    micro.length ? table(uh, micro.map((m) => [m.op, fmtRate(m.rate), m.note ?? ''])) : '(not run)', '',
+    ...(notes.length ? ['## Notes', '', ...notes.map((n) => `- ${n}`), ''] : []),
+  ];
+  return out.join('\n');
+}
+
+// ---- entry -----------------------------------------------------------------------------------
+
+async function entry(): Promise<number> {
+  if (process.getuid?.() !== 0) { process.stderr.write('bench: needs root (network namespaces, iptables inside them)\n'); return 77; }
+  await must('ip', ['netns', 'list']);
+  const lab = new Lab({ tag: 'bh8' });
+  const keep = process.env['BENCH_KEEP'] === '1';
+  let cleaning: Promise<void> | undefined;
+  const cleanup = async (): Promise<void> => {
+    cleaning ??= (async () => {
+      await stopAll();
+      const n = await lab.destroy(keep);
+      for (const x of n) notes.push(x);
+      if (keep) log(`work directory kept: ${lab.work}`);
+    })();
+    return cleaning;
+  };
+  const onSig = (sig: NodeJS.Signals): void => {
+    log(`${sig}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSig);
+  process.on('SIGTERM', onSig);
+  const t0 = performance.now();
+  try {
+    if (ONLY.has('micro')) {
+      log('micro-benchmarks');
+      // 79 bytes = what mac1 covers for a door named 'bench' (74-byte header + 5)
+      micro = microAll(MICRO_MS, 3, 79);
+    }
+    await main(lab);
+  } catch (e) {
+    notes.push(`run aborted: ${(e as Error).message}`);
+    log(`error: ${(e as Error).stack ?? e}`);
+  } finally {
+    await cleanup();
+  }
+  notes.push(`total run time ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  const text = await report();
+  process.stdout.write(`\n${text}\n`);
+  const out = join(repoRoot, 'bench', 'RESULTS.md');
+  writeFileSync(out, text + '\n');
+  log(`wrote ${out}`);
+  return 0;
+}
+
+process.exitCode = await entry();
