@@ -73,16 +73,21 @@ async function latency(spec: LatencySpec): Promise<void> {
   for (let i = 0; i < spec.warmup + spec.runs; i++) {
     await sleep(spec.sleepMinMs + Math.random() * (spec.sleepMaxMs - spec.sleepMinMs));
     const t0 = wall();
-    const code = await runCmd(spec.client, spec.clientEnv);
-    const t1 = wall();
+    // Probe from the moment the client starts, not after it exits: a Node client may still be
+    // tearing down when the door is already open, and the daemon-side figure must not include
+    // that. Probes go to the closed service port (RST), which no door or filter looks at.
+    let t1: number | null = null;
+    let code: number | null = null;
+    const client = runCmd(spec.client, spec.clientEnv).then((c) => { code = c; t1 = wall(); });
     let tOpen: number | null = null;
-    // the per-knock limit counts from the moment the client has sent (its exit), so a client
-    // slowed down by a loaded machine does not count against the daemon
-    const limit = t1 + spec.openTimeoutMs * (i < spec.warmup ? 3 : 1);
-    while (wall() < limit) {
+    // the per-knock limit counts from the client's exit, so a client slowed down by a loaded
+    // machine does not count against the daemon
+    const mult = i < spec.warmup ? 3 : 1;
+    while (t1 === null || wall() < (t1 as number) + spec.openTimeoutMs * mult) {
       if (await tryConnect(spec.host, spec.port)) { tOpen = wall(); break; }
     }
-    runs.push({ t0, t1, tOpen, code, warmup: i < spec.warmup });
+    await client;
+    runs.push({ t0, t1: t1 as unknown as number, tOpen, code, warmup: i < spec.warmup });
     if (tOpen !== null) {
       await runCmd(spec.reset);
       await waitClosed(spec.host, spec.port, 3000);

@@ -112,6 +112,13 @@ export function computeTag(secret: Uint8Array, bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHmac('sha256', secret).update(LABEL_SIG).update(bytes).digest());
 }
 
+/** IPv4 addresses sit in the first 4 of 16 bytes; the rest must be zero (one encoding per request). */
+function canonicalPadding(b: Uint8Array, off: number, v6: boolean): boolean {
+  if (v6) return true;
+  for (let i = off + 4; i < off + 16; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
 function ipAt(b: Uint8Array, off: number, v6: boolean): Ip | undefined {
   if (v6) return ipFromBytes(b.subarray(off, off + 16));
   for (let i = off + 4; i < off + 16; i++) if (b[i] !== 0) return undefined; // canonical padding
@@ -136,28 +143,57 @@ export function decodeRequest(b: Uint8Array): DecodeResult {
   if (b.length !== body + (algByte === ALG_ED25519 ? ED25519_TRAILER : TAG_LEN)) return { ok: false, reason: 'malformed' };
   const flags = b[40] ?? 0xff;
   if ((flags & ~(FLAG_ALLOW_V6 | FLAG_SERVER_V6)) !== 0) return { ok: false, reason: 'malformed' };
-  let door = '';
   for (let i = 0; i < L; i++) {
     const c = b[74 + i] ?? 0;
     const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f || c === 0x2e || c === 0x2d;
     if (!ok) return { ok: false, reason: 'malformed' };
-    door += String.fromCharCode(c);
   }
-  const allowIp = ipAt(b, 42, (flags & FLAG_ALLOW_V6) !== 0);
-  const serverIp = ipAt(b, 58, (flags & FLAG_SERVER_V6) !== 0);
-  if (!allowIp || !serverIp) return { ok: false, reason: 'malformed' };
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const ts = dv.getBigUint64(12);
-  const timestampMs = ts > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(ts);
-  return {
-    ok: true,
-    req: {
-      alg: algByte === ALG_ED25519 ? 'ed25519' : 'hmac',
-      keyId: Buffer.from(b.buffer, b.byteOffset + 4, 8).toString('hex'),
-      timestampMs,
-      nonce: b.subarray(20, 36),
-      ttl: dv.getUint32(36),
-      allowIp, serverIp, door, bytes: b, bodyLen: body,
-    },
-  };
+  const allowV6 = (flags & FLAG_ALLOW_V6) !== 0, serverV6 = (flags & FLAG_SERVER_V6) !== 0;
+  if (!canonicalPadding(b, 42, allowV6) || !canonicalPadding(b, 58, serverV6)) return { ok: false, reason: 'malformed' };
+  return { ok: true, req: new RequestView(b, algByte === ALG_ED25519 ? 'ed25519' : 'hmac', body, allowV6, serverV6, L) };
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const u32 = (b: Uint8Array, o: number): number =>
+  (((b[o] ?? 0) << 24) | ((b[o + 1] ?? 0) << 16) | ((b[o + 2] ?? 0) << 8) | (b[o + 3] ?? 0)) >>> 0;
+
+/**
+ * A validated request read in place. Everything was checked by decodeRequest; the cheap fields
+ * the verifier needs before the MAC are plain properties, and the address, door and nonce are
+ * only built when read (after the MAC), so a forgery costs no allocation beyond the key id.
+ */
+class RequestView implements DecodedRequest {
+  readonly alg: KeyType;
+  readonly keyId: string;
+  readonly timestampMs: number;
+  readonly ttl: number;
+  readonly bytes: Uint8Array;
+  readonly bodyLen: number;
+  readonly #allowV6: boolean;
+  readonly #serverV6: boolean;
+  readonly #doorLen: number;
+  #allow: Ip | undefined;
+  #server: Ip | undefined;
+  #door: string | undefined;
+
+  constructor(b: Uint8Array, alg: KeyType, bodyLen: number, allowV6: boolean, serverV6: boolean, doorLen: number) {
+    this.bytes = b;
+    this.alg = alg;
+    this.bodyLen = bodyLen;
+    this.#allowV6 = allowV6;
+    this.#serverV6 = serverV6;
+    this.#doorLen = doorLen;
+    let id = '';
+    for (let i = 4; i < 12; i++) id += HEX[b[i] ?? 0];
+    this.keyId = id;
+    const hi = u32(b, 12);
+    // beyond 2^53 ms the value is nonsense anyway; clamp so it is never fresh
+    this.timestampMs = hi > 0x1fffff ? Number.MAX_SAFE_INTEGER : hi * 4294967296 + u32(b, 16);
+    this.ttl = u32(b, 36);
+  }
+
+  get nonce(): Uint8Array { return this.bytes.subarray(20, 36); }
+  get allowIp(): Ip { return (this.#allow ??= ipAt(this.bytes, 42, this.#allowV6) as Ip); }
+  get serverIp(): Ip { return (this.#server ??= ipAt(this.bytes, 58, this.#serverV6) as Ip); }
+  get door(): string { return (this.#door ??= String.fromCharCode(...this.bytes.subarray(74, 74 + this.#doorLen))); }
 }
