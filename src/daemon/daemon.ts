@@ -205,6 +205,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
       doors[index] = nd;
       matcher.setDoor(index, nd);
     }
+    spaAlsoKnock = spaPortKnocked();
     refreshFilter();
   };
 
@@ -255,10 +256,15 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
   };
 
   const spaPort = (): number => config.options.spaPort;
+  // Whether the SPA port is also a UDP hit of some door; if not, SPA datagrams (possibly a flood)
+  // skip the sequence matcher entirely.
+  const spaPortKnocked = (): boolean => doors.some((d) => d.sequence.some((h) => h.proto === 'udp' && h.port === spaPort()));
+  let spaAlsoKnock = spaPortKnocked();
   const onPacket = (p: Packet, rxMs: number): void => {
     if (o.debug) o.out(`${new Date(rxMs).toISOString()}: ${p.proto}: ${p.src}:${p.srcPort} -> ${p.dst}:${p.dstPort} ${p.payload.length} bytes\n`);
     if (verifier && config.options.spaMode === 'pcap' && p.proto === 'udp' && p.dstPort === spaPort()) {
       onSpa(p.payload, p.src, rxMs);
+      if (!spaAlsoKnock) return;
     }
     const evs = matcher.offer(p, rxMs);
     if (evs.length > 0) onKnockEvents(evs);
@@ -335,6 +341,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
         localAddrs = nextAddrs;
         doors = [...next.doors];
         matcher = nextMatcher;
+        spaAlsoKnock = spaPortKnocked();
         if (spaDoors(next)) setupSpa(next); else { verifier = undefined; stopWatch?.(); stopWatch = undefined; }
         if ((next.options.interface ?? iface) !== iface && !o.iface) logger.warn('Interface changes need a restart; still listening on ' + iface);
         klog.reopen(next.options.logFile ?? o.logFile);
