@@ -35,9 +35,13 @@ test('one-time sequences: each line opens once, IPv6 uses the rotated line, the 
       await knock(4, '7701', '7702');
       assert.equal(await waitProbe(pair, pair.serverV4, 2222, true, 1500), false, 'a used one-time sequence opened again');
 
-      // the rotated sequence must work over IPv6 too (knockd never updates its IPv6 filter)
+      // the rotated sequence must work over IPv6 too (knockd never updates its IPv6 filter).
+      // Probe first, as the other IPv6 tests do: it resolves the server's IPv6 neighbour, so the
+      // knock's single SYN is not the packet that waits for neighbour discovery.
+      assert.equal(await waitProbe(pair, pair.serverV6, 2222, false, 3000), false);
       await knock(6, '7711', '7712:udp');
-      assert.equal(await waitProbe(pair, pair.serverV6, 2222, true, 5000), true, 'rotated sequence did not open over IPv6');
+      const v6open = await waitProbe(pair, pair.serverV6, 2222, true, 5000);
+      assert.equal(v6open, true, `rotated sequence did not open over IPv6; daemon said:\n${d.stdout().split('\n').slice(-12).join('\n')}\n${d.stderr().split('\n').filter((l) => !l.includes('"level":30')).slice(-6).join('\n')}`);
       await sleep(300);
       assert.equal(d.child.exitCode, null, 'daemon died after the last one-time sequence (knockd 0.8 aborts here)');
       assert.match(d.stdout() + readFileSync(w.log, 'utf8'), /no more sequences left in the one time sequences file for door once/);
