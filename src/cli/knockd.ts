@@ -130,11 +130,18 @@ async function runSubcommand(sub: string, rest: string[], configPath: string, io
   }
 }
 
-/** SIGHUP the running daemon (if any) so key changes apply at once; fs.watch is the fallback. */
+/**
+ * SIGHUP the running daemon (if any) so key changes apply at once; fs.watch is the fallback.
+ * The pid file outlives a killed daemon and its PID may now be someone else's, for whom SIGHUP
+ * means "terminate": signal only a process whose command line is our knockd.
+ */
 function signalDaemon(pidPath: string): void {
   try {
     const pid = Number(readFileSync(pidPath, 'utf8').trim());
-    if (Number.isInteger(pid) && pid > 1) process.kill(pid, 'SIGHUP');
+    if (!Number.isInteger(pid) || pid <= 1) return;
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (!argv.some((a) => /(^|\/)knockd(\.js)?$/.test(a))) return;
+    process.kill(pid, 'SIGHUP');
   } catch { /* no daemon running: nothing to tell */ }
 }
 

@@ -7,7 +7,7 @@ import { writeFileSync, unlinkSync, mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { reverse } from 'node:dns/promises';
 import { createSocket, type Socket } from 'node:dgram';
-import type { Config, Door } from '../core/config/types.js';
+import type { Config, Door, Hit } from '../core/config/types.js';
 import type { Packet } from '../core/types.js';
 import { parseIp } from '../core/ip.js';
 import { AppError } from '../core/errors.js';
@@ -47,7 +47,9 @@ export interface DaemonOptions {
 }
 
 export const DEFAULT_INTERFACE = 'eth0';
-const PRE_MAC_REASONS = new Set(['malformed', 'bad-version', 'unknown-key', 'stale', 'future', 'bad-mac']);
+// Rejections logged only at debug level: those before the MAC, and 'rate-limited', which anyone
+// replaying one captured genuine datagram reaches at flood rate (the bucket is what stops it).
+const QUIET_REASONS = new Set(['malformed', 'bad-version', 'unknown-key', 'stale', 'future', 'bad-mac', 'rate-limited']);
 /**
  * Kernel capture ring for the pcap handle. Under a forgery flood (datagrams that pass the BPF
  * shape check and cost an HMAC each in JS) a burst must not overflow the ring and take a valid
@@ -89,7 +91,6 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
 
   // ---- SPA ----
   const spaDoors = (c: Config) => c.doors.some((d) => d.spa);
-  let keyring: Keyring | undefined;
   let verifier: SpaVerifier | undefined;
   let replay: ReplayStore | undefined;
   let stopWatch: (() => void) | undefined;
@@ -109,21 +110,32 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
     logger.info({ keys: [...new Set(victims.map((l) => (l.principal as { key: string }).key))] }, 'keys revoked: closing their doors');
     void controller.closeWhere((l) => l.principal.kind === 'spa' && dead(l.principal.key), 'revoked');
   };
-  const setupSpa = (c: Config): void => {
-    if (!spaDoors(c)) return;
-    keyring = existsSync(c.options.keysDir) ? loadKeyring(c.options.keysDir) : loadKeyringOrEmpty(c.options.keysDir, logger);
-    if (!replay) replay = ReplayStore.open(c.options.stateDir);
-    if (!verifier) verifier = new SpaVerifier(keyring, replay, spaContext(c));
-    else { verifier.setKeyring(keyring); verifier.setContext(spaContext(c)); }
-    closeRevoked(keyring);
+  /** Everything SPA needs that can fail (key directory, replay store); changes no running state. */
+  const prepareSpa = (c: Config): { keyring: Keyring; replay: ReplayStore } | undefined => {
+    if (!spaDoors(c)) return undefined;
+    const k = existsSync(c.options.keysDir) ? loadKeyring(c.options.keysDir) : loadKeyringOrEmpty(c.options.keysDir, logger);
+    return { keyring: k, replay: replay ?? ReplayStore.open(c.options.stateDir) };
+  };
+  /** Swap in prepared SPA state. Only SpaVerifier.setKeyring can throw, and it swaps atomically. */
+  const applySpa = (c: Config, prepared: ReturnType<typeof prepareSpa>): void => {
+    if (!prepared) {
+      verifier = undefined;
+      stopWatch?.();
+      stopWatch = undefined;
+      return;
+    }
+    if (verifier) verifier.setKeyring(prepared.keyring);
+    else verifier = new SpaVerifier(prepared.keyring, prepared.replay, spaContext(c));
+    verifier.setContext(spaContext(c));
+    replay = prepared.replay;
+    closeRevoked(prepared.keyring);
     stopWatch?.();
     stopWatch = existsSync(c.options.keysDir) ? watchKeyring(c.options.keysDir, (k) => {
-      keyring = k;
       verifier?.setKeyring(k);
       closeRevoked(k);
     }, (e) => logger.error({ err: e }, 'key directory reload failed; keeping the previous keys')) : undefined;
   };
-  setupSpa(config);
+  applySpa(config, prepareSpa(config));
   const pruneTimer = setInterval(() => { try { replay?.prune(Date.now()); } catch (e) { logger.error({ err: e }, 'replay store prune failed'); } }, 60_000);
   pruneTimer.unref();
 
@@ -135,10 +147,10 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
       return;
     }
     if (!r.ok) {
-      audit.record({ event: 'knock.reject', reason: r.reason, src, ...(r.keyId ? { keyId: r.keyId } : {}), ...(r.key ? { key: r.key } : {}) } as never);
-      // Rejections past the MAC come from someone holding a real public key (or a replayed
-      // genuine packet); they are rate-limited, so each one is worth a log line.
-      if (PRE_MAC_REASONS.has(r.reason)) logger.debug({ src, reason: r.reason }, 'SPA rejected');
+      audit.record({ event: 'knock.reject', reason: r.reason, src, ...(r.keyId ? { keyId: r.keyId } : {}), ...(r.key ? { key: r.key } : {}) });
+      // Rejections past the MAC and the token buckets come from a key holder (or a replayed
+      // genuine packet) at most at the bucket rate, so each one is worth a log line.
+      if (QUIET_REASONS.has(r.reason)) logger.debug({ src, reason: r.reason }, 'SPA rejected');
       else logger.info({ src, reason: r.reason, keyId: r.keyId, key: r.key }, 'SPA rejected after the MAC check');
       return;
     }
@@ -166,47 +178,43 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
   };
 
   let capture: CaptureHandle | undefined;
-  const currentFilter = (): string => buildFilter({
-    doors, localAddrs, ipv6,
-    ...(verifier && config.options.spaMode === 'pcap' ? { spaPort: config.options.spaPort } : {}),
+  const filterFor = (c: Config, ds: readonly Door[], addrsNow: readonly string[]): string => buildFilter({
+    doors: ds, localAddrs: addrsNow, ipv6,
+    ...(spaDoors(c) && c.options.spaMode === 'pcap' ? { spaPort: c.options.spaPort } : {}),
   });
-  const refreshFilter = (): void => {
-    const f = currentFilter();
-    if (o.debug) {
-      doors.forEach((d) => {
-        for (const fam of (ipv6 ? [4, 6] : [4]) as (4 | 6)[]) {
-          const e = doorFilter(d, d.target ? [d.target] : localAddrs, fam);
-          if (e) o.out(`adding pcap expression for door '${d.name}': ${e}\n`);
-        }
-      });
+  const currentFilter = (): string => filterFor(config, doors, localAddrs);
+  /** -D: knockd's per-door filter lines. */
+  const printDoorFilters = (): void => {
+    if (!o.debug) return;
+    for (const d of doors) {
+      for (const fam of (ipv6 ? [4, 6] : [4]) as (4 | 6)[]) {
+        const e = doorFilter(d, d.target ? [d.target] : localAddrs, fam);
+        if (e) o.out(`adding pcap expression for door '${d.name}': ${e}\n`);
+      }
     }
-    capture?.setFilter(f);
+  };
+  /** A door's sequence changed (one-time-sequence rotation): refresh what is derived from the doors. */
+  const doorsChanged = (): void => {
+    spaAlsoKnock = spaPortKnocked();
+    printDoorFilters();
+    capture?.setFilter(currentFilter());
   };
 
   const rotateOts = (index: number, door: Door): void => {
     if (!door.oneTimeSequences) return;
+    let next: Hit[] = [];   // empty sequence = door disabled (it never matches)
     try {
-      const { next } = consumeOneTimeSequence(door.oneTimeSequences, door.sequence);
-      if (next) {
-        const nd: Door = { ...door, sequence: next };
-        doors[index] = nd;
-        matcher.setDoor(index, nd);
-        if (o.debug) o.out(`new sequence for door ${door.name}: ${formatSequence(next)}\n`);
-      } else {
-        klog.line(`no more sequences left in the one time sequences file for door ${door.name} --> disabling the door`);
-        const nd: Door = { ...door, sequence: [] };
-        doors[index] = nd;
-        matcher.setDoor(index, nd);
-      }
+      next = consumeOneTimeSequence(door.oneTimeSequences, door.sequence).next ?? [];
+      if (next.length === 0) klog.line(`no more sequences left in the one time sequences file for door ${door.name} --> disabling the door`);
+      else if (o.debug) o.out(`new sequence for door ${door.name}: ${formatSequence(next)}\n`);
     } catch (e) {
       klog.line(`error while disabling used one time sequence for door ${door.name} --> disabling the door`);
       logger.error({ err: e, door: door.name }, 'one-time sequence rotation failed; door disabled');
-      const nd: Door = { ...door, sequence: [] };
-      doors[index] = nd;
-      matcher.setDoor(index, nd);
     }
-    spaAlsoKnock = spaPortKnocked();
-    refreshFilter();
+    const nd: Door = { ...door, sequence: next };
+    doors[index] = nd;
+    matcher.setDoor(index, nd);
+    doorsChanged();
   };
 
   const onKnockEvents = (events: readonly KnockEvent[]): void => {
@@ -218,11 +226,11 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
           break;
         case 'timeout':
           klog.line(`${who(ev.src)}: ${ev.door.name}: sequence timeout (stage ${ev.stage})`);
-          audit.record({ event: 'knock.reject', reason: 'sequence-timeout', src: ev.src, door: ev.door.name, principal: { kind: 'sequence' } } as never);
+          audit.record({ event: 'knock.reject', reason: 'sequence-timeout', src: ev.src, door: ev.door.name, principal: { kind: 'sequence' } });
           break;
         case 'invalid':
           logger.debug({ src: ev.src, door: ev.door.name, stage: ev.stage }, 'wrong hit: attempt invalidated');
-          audit.record({ event: 'knock.reject', reason: 'sequence-invalid', src: ev.src, door: ev.door.name, principal: { kind: 'sequence' } } as never);
+          audit.record({ event: 'knock.reject', reason: 'sequence-invalid', src: ev.src, door: ev.door.name, principal: { kind: 'sequence' } });
           break;
         case 'evicted':
         case 'refused':
@@ -296,7 +304,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
   if (o.debug) {
     const lt = capture.linkType;
     o.out(lt === 'ETHERNET' ? 'ethernet interface detected\n' : lt === 'LINUX_SLL' || lt === 'LINUX_SLL2' ? 'ppp interface detected (linux "cooked" encapsulation)\n' : 'raw interface detected, no encapsulation\n');
-    refreshFilter();
+    printDoorFilters();
   }
   openSockets();
 
@@ -313,7 +321,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
   const wrotePid = o.daemonChild ? writePid(pidFile) : false;
   writePid(statePid);
 
-  audit.record({ event: 'daemon.start', pid: process.pid, config: config.file } as never);
+  audit.record({ event: 'daemon.start', pid: process.pid, config: config.file });
   if (o.verbose) o.out(`listening on ${iface}...\n`);
   klog.line(`starting up, listening on ${iface}`);
   logger.info({ iface, doors: config.doors.length, spa: Boolean(verifier), localAddrs }, 'knockd started');
@@ -333,25 +341,40 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
         logger.error({ err: msg }, 'reload failed; old configuration kept');
         return;
       }
-      // build everything that can fail first, then swap (nothing half-applied)
+      // Everything that can fail comes first and changes nothing: key directory, replay store,
+      // the new capture filter. Only then is running state swapped (nothing half-applied).
+      let prepared: ReturnType<typeof prepareSpa>;
+      let nextAddrs: string[];
+      let nextMatcher: SequenceMatcher;
       try {
-        const nextAddrs = addrs();
-        const nextMatcher = new SequenceMatcher(next.doors, { maxAttempts: next.options.maxAttempts, localAddrs: nextAddrs });
-        config = next;
-        localAddrs = nextAddrs;
-        doors = [...next.doors];
-        matcher = nextMatcher;
-        spaAlsoKnock = spaPortKnocked();
-        if (spaDoors(next)) setupSpa(next); else { verifier = undefined; stopWatch?.(); stopWatch = undefined; }
-        if ((next.options.interface ?? iface) !== iface && !o.iface) logger.warn('Interface changes need a restart; still listening on ' + iface);
-        klog.reopen(next.options.logFile ?? o.logFile);
-        refreshFilter();
-        openSockets();
-        armExpiry();
-        logger.info({ doors: next.doors.length }, 'configuration reloaded');
+        prepared = prepareSpa(next);
+        nextAddrs = addrs();
+        nextMatcher = new SequenceMatcher(next.doors, { maxAttempts: next.options.maxAttempts, localAddrs: nextAddrs });
+        capture?.setFilter(filterFor(next, next.doors, nextAddrs));
       } catch (e) {
-        logger.error({ err: e }, 'reload failed while applying; previous state kept where possible');
+        const msg = e instanceof AppError ? `${e.message} [${e.code}]` : String(e);
+        klog.line(`error: reload failed, keeping the running configuration: ${msg}`);
+        logger.error({ err: msg }, 'reload failed; old configuration kept');
+        return;
       }
+      try {
+        applySpa(next, prepared);
+      } catch (e) {
+        capture?.setFilter(currentFilter()); // roll the filter back to the running config
+        logger.error({ err: e }, 'reload failed while applying keys; old configuration kept');
+        return;
+      }
+      config = next;
+      localAddrs = nextAddrs;
+      doors = [...next.doors];
+      matcher = nextMatcher;
+      spaAlsoKnock = spaPortKnocked();
+      printDoorFilters();
+      if ((next.options.interface ?? iface) !== iface && !o.iface) logger.warn('Interface changes need a restart; still listening on ' + iface);
+      klog.reopen(next.options.logFile ?? o.logFile);
+      openSockets();
+      armExpiry();
+      logger.info({ doors: next.doors.length }, 'configuration reloaded');
     };
     const shutdown = (sig: string): void => {
       if (stopping) return;
@@ -366,7 +389,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
       clearInterval(pruneTimer);
       const finish = async (): Promise<void> => {
         if (config.options.closeOnExit) await controller.closeAll('shutdown');
-        audit.record({ event: 'daemon.stop', pid: process.pid, config: config.file } as never);
+        audit.record({ event: 'daemon.stop', pid: process.pid, config: config.file });
         replay?.close();
         await audit.close();
         await klog.close();

@@ -7,8 +7,8 @@
  *    1000 ms + **immediate mode** on Linux (packets are delivered at once, not in 1 s batches) +
  *    non-blocking; the filter is compiled with optimize=1 and the interface's netmask.
  *  - every packet is memcpy'd into the ONE Buffer given to open() and announced as
- *    emit('packet', nbytes, truncated); the next packet overwrites it. We copy the bytes out before
- *    decoding (decodeFrame also copies what it keeps). truncated = frame longer than our buffer;
+ *    emit('packet', nbytes, truncated); the next packet overwrites it. We decode a view of it
+ *    synchronously and decodeFrame copies what the Packet keeps. truncated = frame longer than our buffer;
  *    such frames are dropped (counted in stats().dropped). Our buffer is 65535 bytes = snaplen.
  *  - the pcap header timestamp is not exposed: rxMs is Date.now() when the event fires (immediate
  *    mode keeps the difference small).
@@ -133,9 +133,9 @@ export function openCapture(opts: CaptureOptions): CaptureHandle {
       if (truncated) { dropped++; return; }
       try {
         const n = Math.max(0, Math.min(nbytes, o.buffer.length));
-        const frame = new Uint8Array(n);
-        frame.set(o.buffer.subarray(0, n));
-        const p = decodeFrame(o.linkType, frame);
+        // A view, not a copy: decoding is synchronous (cap cannot overwrite the buffer meanwhile)
+        // and decodeFrame copies every byte the Packet keeps.
+        const p = decodeFrame(o.linkType, o.buffer.subarray(0, n));
         if (p === undefined) return;
         decoded++;
         opts.onPacket(p, rxMs);

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { bin } from '../helpers/paths.js';
 import { e2eSkipReason } from '../helpers/root.js';
 import { createPair } from '../helpers/netns.js';
@@ -91,6 +92,31 @@ test('SIGHUP with a broken config keeps the running one; a valid new config appl
       assert.equal(await waitProbe(pair, pair.serverV4, 2222, true, 1500), false, 'removed door still opens after reload');
       await pair.run(pair.client, process.execPath, [bin('knock'), pair.serverV4, '7601', '7602']);
       assert.equal(await waitProbe(pair, pair.serverV4, 2222, true, 5000), true, 'new door (new BPF filter) does not open after reload');
+    } finally {
+      await stopDaemon(d);
+    }
+  } finally {
+    await pair.cleanup();
+  }
+});
+
+test('SIGHUP whose config is valid but whose key directory is broken applies nothing (atomic reload)', { skip }, async () => {
+  const pair = await createPair('dca');
+  const w = workdir('classica');
+  try {
+    await guardService(pair, 2222, 4);
+    writeConfig(w, pair.serverIf, guardedDoor('door1', 2222, '\tsequence = 7901,7902', 2));
+    const d = await startDaemon(pair, w);
+    try {
+      writeConfig(w, pair.serverIf, guardedDoor('door2', 2222, '\tsequence = 7911,7912', 2) + guardedDoor('ssh', 2222, '\tspa = yes', 2));
+      writeFileSync(join(w.keys, 'broken.key'), 'this is not a key record\n', { mode: 0o600 });
+      d.child.kill('SIGHUP');
+      await waitFor(() => d.stderr(), (e) => /reload failed/.test(e), 5000);
+      assert.match(d.stderr(), /broken\.key/, 'the failure must name the bad key file');
+      await pair.run(pair.client, process.execPath, [bin('knock'), pair.serverV4, '7911', '7912']);
+      assert.equal(await waitProbe(pair, pair.serverV4, 2222, true, 1500), false, 'the new door was applied although the reload failed');
+      await pair.run(pair.client, process.execPath, [bin('knock'), pair.serverV4, '7901', '7902']);
+      assert.equal(await waitProbe(pair, pair.serverV4, 2222, true, 5000), true, 'the running door stopped working after a failed reload');
     } finally {
       await stopDaemon(d);
     }

@@ -34,9 +34,8 @@ function splitLines(text: string): string[] {
   return text.split('\n');
 }
 
-/** Every valid (parseable, not empty, not commented) line, in file order. */
-export function validSequences(text: string): OtsLine[] {
-  const out: OtsLine[] = [];
+/** Every valid (parseable, not empty, not commented) line, in file order, read lazily. */
+function* eachValid(text: string): Generator<OtsLine> {
   const lines = splitLines(text);
   for (let i = 0; i < lines.length; i++) {
     let raw = lines[i] ?? '';
@@ -44,22 +43,18 @@ export function validSequences(text: string): OtsLine[] {
     const t = raw.trim();
     if (t === '' || t.startsWith('#')) continue;
     const r = parseSequence(t);
-    if (r.ok && r.hits.length > 0) out.push({ lineIndex: i, hits: r.hits });
+    if (r.ok && r.hits.length > 0) yield { lineIndex: i, hits: r.hits };
   }
-  return out;
+}
+
+/** Every valid (parseable, not empty, not commented) line, in file order. */
+export function validSequences(text: string): OtsLine[] {
+  return [...eachValid(text)];
 }
 
 /** The first valid line (the door's current sequence), or undefined when the file is exhausted. */
 export function firstValidSequence(text: string): OtsLine | undefined {
-  const lines = splitLines(text);
-  for (let i = 0; i < lines.length; i++) {
-    let raw = lines[i] ?? '';
-    if (i === 0) raw = raw.slice(bomLength(raw));
-    const t = raw.trim();
-    if (t === '' || t.startsWith('#')) continue;
-    const r = parseSequence(t);
-    if (r.ok && r.hits.length > 0) return { lineIndex: i, hits: r.hits };
-  }
+  for (const l of eachValid(text)) return l;
   return undefined;
 }
 
