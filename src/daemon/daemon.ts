@@ -21,7 +21,7 @@ import { loadConfig } from '../io/read-config.js';
 import { openCapture, type CaptureHandle } from '../io/capture.js';
 import { localAddresses } from '../io/interfaces.js';
 import { consumeOneTimeSequence } from '../io/ots-file.js';
-import { runShell } from '../io/exec.js';
+import { CommandRunner } from '../io/runner.js';
 import { Journal } from '../io/journal.js';
 import { createKnockdLog, type KnockdLog } from '../io/knockd-log.js';
 import { createAuditLog, type AuditLog } from '../io/audit-log.js';
@@ -73,9 +73,12 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
 
   mkdirSync(config.options.stateDir, { recursive: true, mode: 0o700 });
   const journal = Journal.open(config.options.stateDir);
+  // door commands are started by a small bash child: forking the daemon itself costs ~3 ms more per command
+  const runner = new CommandRunner({ timeoutMs: 60_000, onNotice: (m, detail) => logger.warn(detail ?? {}, m) });
+  runner.start();
   const controller = new DoorController({
     journal, audit, log: klog, logger,
-    run: (cmd) => runShell(cmd, { timeoutMs: 60_000 }),
+    run: (cmd) => runner.run(cmd),
     now: () => Date.now(),
     setTimer: (fn, ms) => { const t = setTimeout(fn, Math.max(0, ms)); t.unref(); return { cancel: () => clearTimeout(t) }; },
   });
@@ -389,6 +392,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
       clearInterval(pruneTimer);
       const finish = async (): Promise<void> => {
         if (config.options.closeOnExit) await controller.closeAll('shutdown');
+        await runner.close();
         audit.record({ event: 'daemon.stop', pid: process.pid, config: config.file });
         replay?.close();
         await audit.close();

@@ -6,7 +6,8 @@
  *          no stop command: run start every time (knockd) →
  *          with a stop command: existing lease for (door, ip) → extend it (no second start);
  *          else journal the grant (fsync) BEFORE running start → exit 0: keep the lease and
- *          arm the timer; failure: drop the journal entry, audit command.fail, schedule nothing.
+ *          arm the timer; failure: drop the journal entry, audit command.fail, schedule nothing;
+ *          outcome unknown (runner died mid-command): keep the lease, so the stop runs at expiry.
  *  close:  run the stored (expanded) stop command; on failure retry with backoff (1 s, 5 s, 30 s);
  *          the journal entry stays until it succeeded or retries ran out; audit door.close.
  *  Every operation on one (door, ip) is serialised, so an open and a close for the same
@@ -222,6 +223,14 @@ export class DoorController {
       return 'refused';
     }
     const res = await this.#exec(req.door.name, start);
+    if (!ok(res) && res.lost) {
+      // the start may have run: keep the journalled lease so its stop command runs at expiry
+      this.#commandFail({ ...base, lease: lease.id }, 'start', res);
+      this.#table.add(lease);
+      d.logger.warn({ door: lease.door, ip: lease.ip, lease: lease.id, expiresAt: lease.expiresAt }, 'start command outcome unknown; door kept as open until its stop command runs');
+      this.#arm();
+      return 'failed';
+    }
     if (!ok(res)) {
       this.#journalRemove(lease.id);
       this.#commandFail({ ...base, lease: lease.id }, 'start', res);
@@ -291,7 +300,9 @@ export class DoorController {
       res = { exitCode: undefined, timedOut: false, failed: true, durationMs: 0, stderrTail: String(e) };
     }
     if (!ok(res)) {
-      if (res.exitCode !== undefined && res.exitCode !== 0) {
+      if (res.lost) {
+        this.#d.log.line(`${door}: command outcome unknown (the command runner exited while it ran)`);
+      } else if (res.exitCode !== undefined && res.exitCode !== 0) {
         this.#d.log.line(`${door}: command returned non-zero status code (${res.exitCode})`);
       } else if (res.timedOut || res.signal) {
         this.#d.log.line(`${door}: command ${res.timedOut ? 'timed out' : 'was killed'}${res.signal ? ` (${res.signal})` : ''}`);
@@ -308,6 +319,7 @@ export class DoorController {
       ...(res.exitCode !== undefined ? { exitCode: res.exitCode } : {}),
       ...(res.signal !== undefined ? { signal: res.signal } : {}),
       timedOut: res.timedOut,
+      ...(res.lost ? { lost: true } : {}),
     });
     this.#d.logger.warn({ ...base, command, exitCode: res.exitCode, signal: res.signal, timedOut: res.timedOut, stderr: res.stderrTail }, 'door command failed');
   }

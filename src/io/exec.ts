@@ -22,6 +22,11 @@ export interface CommandResult {
   durationMs: number;
   /** Last bytes of stderr (or the spawn error message), if any. */
   stderrTail?: string;
+  /**
+   * The outcome is unknown: whatever ran the command went away while it ran (runner.ts).
+   * The command may have succeeded; `failed` is true.
+   */
+  lost?: boolean;
 }
 
 export interface RunShellOptions {

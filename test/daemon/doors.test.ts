@@ -7,6 +7,7 @@ import { DoorController, type OpenRequest, type DoorControllerDeps } from '../..
 import { Journal } from '../../src/io/journal.js';
 import { silentLogger } from '../../src/io/logger.js';
 import { runShell, type CommandResult } from '../../src/io/exec.js';
+import { CommandRunner } from '../../src/io/runner.js';
 import { parseIp } from '../../src/core/ip.js';
 import type { Door } from '../../src/core/config/types.js';
 import type { AuditEvent, Principal } from '../../src/core/audit/events.js';
@@ -169,6 +170,24 @@ test('failing start: journal entry removed, command.fail, nothing scheduled', as
   r.results.push(() => { throw new Error('run threw'); });
   assert.equal(await r.c.open(req('192.0.2.11')), 'failed');
   assert.equal(r.c.leases().length, 1);
+});
+
+test('start outcome unknown (runner died): lease kept and journalled, its stop runs at expiry', async () => {
+  const r = rig();
+  const t0 = r.time.now;
+  r.results.push(() => ({ exitCode: undefined, timedOut: false, failed: true, durationMs: 3, lost: true, stderrTail: 'outcome is unknown' }));
+  assert.equal(await r.c.open(req('192.0.2.44')), 'failed');
+  assert.ok(r.lines.includes('openSSH: command outcome unknown (the command runner exited while it ran)'), r.lines.join('\n'));
+  const f = r.events('command.fail')[0];
+  assert.equal(f?.command, 'start');
+  assert.equal(f?.lost, true);
+  assert.equal(onDisk(r.dir).length, 1, 'journal entry kept');
+  assert.equal(r.c.leases().length, 1, 'treated as open');
+  assert.deepEqual(r.time.pending(), [t0 + 10_000]);
+  await r.time.advance(10_000);
+  assert.deepEqual(r.runs.slice(1), ['fw -D INPUT -s 192.0.2.44 -j ACCEPT'], 'stop command ran');
+  assert.deepEqual(onDisk(r.dir), []);
+  assert.equal(r.events('door.close')[0]?.reason, 'timeout');
 });
 
 test('failing stop is retried with backoff and not lost until it succeeds', async () => {
@@ -357,4 +376,29 @@ test('integration: fake-iptables through real /bin/sh adds then removes the rule
   const calls = readFileSync(fwlog, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as string[])[0]);
   assert.deepEqual(calls, ['-C', '-I', '-D']);
   assert.equal(r.events('door.close')[0]?.exitCode, 0);
+});
+
+test('integration: fake-iptables through the command runner (direct and shell commands)', async () => {
+  const dir = join(base, `fw${++dirN}`);
+  const fwlog = join(dir, 'fw.log');
+  const fw = fixture('bin', 'fake-iptables');
+  const runner = new CommandRunner({ env: { FAKE_FW_LOG: fwlog }, timeoutMs: 10_000 });
+  let busy = 0;
+  try {
+    const r = rig({ run: async (cmd) => { busy++; try { return await runner.run(cmd); } finally { busy--; } } }, dir);
+    const d = door({
+      startCommand: `${fw} -I INPUT 1 -s %IP% -p tcp --dport 22 -j ACCEPT`,                 // direct
+      stopCommand: `${fw} -D INPUT -s %IP% -p tcp --dport 22 -j ACCEPT || exit 9`,          // through /bin/sh
+    });
+    assert.equal(await r.c.open(req('2001:db8::20', { door: d })), 'opened');
+    const rules = () => JSON.parse(readFileSync(`${fwlog}.rules`, 'utf8')) as string[];
+    assert.equal(rules().length, 1);
+    await r.time.advance(10_000);
+    for (let i = 0; i < 200 && (busy > 0 || r.events('door.close').length === 0); i++) await new Promise((res) => setTimeout(res, 25));
+    assert.deepEqual(rules(), []);
+    const calls = readFileSync(fwlog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]);
+    assert.deepEqual(calls.map((c) => c[0]), ['-I', '-D']);
+    assert.deepEqual(calls[0]?.slice(0, 5), ['-I', 'INPUT', '1', '-s', '2001:db8::20']);
+    assert.equal(r.events('door.close')[0]?.exitCode, 0);
+  } finally { await runner.close(); }
 });

@@ -55,6 +55,8 @@ export interface CommandFailEvent extends DoorBase {
   readonly exitCode?: number;         // undefined when killed by a signal or not spawned
   readonly signal?: string;
   readonly timedOut: boolean;
+  /** The outcome is unknown (the command runner died while it ran); a start is then kept as open. */
+  readonly lost?: boolean;
 }
 
 export interface KnockRejectEvent {
