@@ -47,9 +47,9 @@ export interface DaemonOptions {
 }
 
 export const DEFAULT_INTERFACE = 'eth0';
-// Rejections logged only at debug level: those before the MAC, and 'rate-limited', which anyone
-// replaying one captured genuine datagram reaches at flood rate (the bucket is what stops it).
-const QUIET_REASONS = new Set(['malformed', 'bad-version', 'unknown-key', 'stale', 'future', 'bad-mac', 'rate-limited']);
+// Rejections logged only at debug level: those before the MAC, and 'replayed' and 'rate-limited',
+// which anyone resending one captured genuine datagram reaches at flood rate.
+const QUIET_REASONS = new Set(['malformed', 'bad-version', 'unknown-key', 'stale', 'future', 'bad-mac', 'rate-limited', 'replayed']);
 /**
  * Kernel capture ring for the pcap handle. Under a forgery flood (datagrams that pass the BPF
  * shape check and cost an HMAC each in JS) a burst must not overflow the ring and take a valid

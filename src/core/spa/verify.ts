@@ -1,6 +1,6 @@
 /**
  * SPA verifier (PROTOCOL.md §5). Order: structure → key id → freshness → [ed25519: mac1 →
- * rate limits → signature | hmac: tag] → (authenticated) revoked/expired → replay lookup →
+ * replay lookup → rate limits → signature | hmac: tag] → (authenticated) revoked/expired → replay lookup →
  * server address → source → key networks → door policy → ttl → replay record → grant.
  *
  * Everything before "authenticated" is cheap and changes no state except token buckets
@@ -154,6 +154,9 @@ export class SpaVerifier {
       const body = req.bodyLen;
       const mac = createHmac('sha256', pk.k1).update(b.subarray(0, body)).digest();
       if (!timingSafeEqual(mac.subarray(0, MAC1_LEN), b.subarray(body, body + MAC1_LEN))) return { ok: false, reason: 'bad-mac', keyId };
+      // A sniffed genuine packet, resent, passes mac1. Turn it away before it can spend the key's
+      // token bucket (and so delay the key holder's next knock). Not authenticated: no key name.
+      if (this.#replay.has(b.subarray(REPLAY_ID_START, REPLAY_ID_END))) return { ok: false, reason: 'replayed', keyId };
       if (!this.#global.peek(now) || !this.#perKey.get(keyId).take(now) || !this.#global.take(now)) {
         return { ok: false, reason: 'rate-limited', keyId };
       }

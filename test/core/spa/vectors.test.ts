@@ -48,7 +48,9 @@ for (const v of file.vectors) {
       assert.equal(r.ok, false);
       if (r.ok) return;
       assert.equal(r.reason, e.reason);
-      const authenticated = ['revoked', 'expired', 'replayed', 'wrong-server', 'source-mismatch', 'policy-source', 'policy-door', 'replay-full'];
+      const authenticated = ['revoked', 'expired', 'wrong-server', 'source-mismatch', 'policy-source', 'policy-door', 'replay-full'];
+      // an Ed25519 replay is turned away right after mac1, before the signature: not authenticated
+      if (r.reason === 'replayed' && keyring.byId(r.keyId ?? '')?.type === 'hmac') authenticated.push('replayed');
       assert.equal(r.key !== undefined, authenticated.includes(r.reason), 'key name only when authenticated');
       assert.equal(ver.stats.granted, 0);
     }

@@ -161,6 +161,23 @@ test('forgeries with a valid mac1 (attacker knows the public key) are bounded by
   assert.deepEqual(rs, ['forged', 'forged', 'forged', ...Array(7).fill('rate-limited')]);
 });
 
+test('a sniffed genuine packet resent at flood rate spends no tokens: the key holder still gets in', () => {
+  let calls = 0;
+  const counting: SigVerify = (m, k, s) => { calls++; return defaultSigVerify(m, k, s); };
+  const { ver } = setup({ verify: counting, perKey: { burst: 2, perSecond: 0 }, global: { burst: 2, perSecond: 0 } });
+  const real = knock();
+  assert.equal(ver.check(real, '203.0.113.5', NOW).ok, true);
+  assert.equal(calls, 1);
+  for (let i = 0; i < 1000; i++) {
+    const r = ver.check(real, '203.0.113.5', NOW + i);
+    assert.equal(r.ok ? 'granted' : r.reason, 'replayed');
+    assert.equal(r.ok ? undefined : r.key, undefined, 'not authenticated: no key name');
+  }
+  assert.equal(calls, 1, 'no signature check for a replay');
+  // one token is left in both buckets: the next genuine knock opens
+  assert.equal(ver.check(knock(), '203.0.113.5', NOW + 1000).ok, true);
+});
+
 test('state changes only after authentication: rejected packets leave the replay set untouched', () => {
   const { ver, replay } = setup();
   for (const v of file.vectors) if (!v.expect.ok && !v.replayed) ver.check(new Uint8Array(Buffer.from(v.packet, 'hex')), v.src, NOW);
