@@ -167,12 +167,16 @@ export async function resolve(spec, ctx, next) { const r = await next(spec, ctx)
 register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hooks)}));
 const m = await import(${JSON.stringify(ourKnock)});
 process.exitCode = await m.knockMain(process.argv.slice(1), { out: () => {}, err: () => {} });`;
-    for (const argv of [['-u', '127.0.0.1', '9'], ['--keygen', '--key', join(dir, 'k'), '--type', 'hmac']]) {
+    for (const argv of [['-u', '127.0.0.1', '9'], ['--keygen', '--key', join(dir, 'k'), '--type', 'hmac'],
+      ['--keygen', '--key', join(dir, 'e')], ['--spa', '--key', join(dir, 'e'), '--door', 'x', '127.0.0.1']]) {
       const r = spawnSync(process.execPath, ['--input-type=module', '-e', main, '--', ...argv], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       const mods = readFileSync(logf, 'utf8');
       assert.match(mods, /cli\/knock\.js/);
-      if (argv[0] === '--keygen') assert.match(mods, /spa-client\.js/, 'the SPA path does load spa-client');
+      if (argv[0] === '--keygen' || argv[0] === '--spa') {
+        assert.match(mods, /spa-client\.js/, 'the SPA path does load spa-client');
+        assert.doesNotMatch(mods, /tweetnacl|\/cap\/|commander|pino|execa/, 'nor the SPA path (node:crypto signs)');
+      }
       else assert.doesNotMatch(mods, /tweetnacl|spa-client|\/cap\/|commander|pino|execa/, mods);
       rmSync(logf, { force: true });
     }

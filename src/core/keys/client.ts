@@ -9,9 +9,9 @@
  *
  * The public line is what `knockd keys add NAME PUBLIC-LINE` takes. Pure.
  */
-import nacl from 'tweetnacl';
 import { AppError } from '../errors.js';
 import { fromB64, keyIdHex, toB64, type KeyType } from './id.js';
+import { ed25519PublicFromSeed } from './ed25519.js';
 
 export const CLIENT_KEY_HEADER = 'knockd-ts-key v1';
 export const PUBLIC_PREFIX = 'knock-ed25519';
@@ -28,8 +28,8 @@ export interface ClientKey {
 }
 
 export function clientKeyFromSeed(seed: Uint8Array): ClientKey {
-  const kp = nacl.sign.keyPair.fromSeed(seed);
-  return { type: 'ed25519', id: keyIdHex('ed25519', kp.publicKey), material: Uint8Array.from(seed), publicKey: kp.publicKey };
+  const publicKey = ed25519PublicFromSeed(seed);
+  return { type: 'ed25519', id: keyIdHex('ed25519', publicKey), material: Uint8Array.from(seed), publicKey };
 }
 
 export function clientKeyFromSecret(secret: Uint8Array, name?: string): ClientKey {

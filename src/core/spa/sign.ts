@@ -1,25 +1,13 @@
-/** Signers for encodeRequest: Ed25519 via tweetnacl (portable, used by the client) and HMAC. */
-import nacl from 'tweetnacl';
+/** Signers for encodeRequest: Ed25519 (node:crypto, see keys/ed25519.ts) and HMAC. */
 import type { ClientKey } from '../keys/client.js';
+import { ed25519PrivateKey, ed25519PublicKey, ed25519Sign } from '../keys/ed25519.js';
 import type { Signer } from './wire.js';
 
-/**
- * `publicKey`, when the caller already derived it from this seed (a loaded ClientKey has), saves
- * a second scalar multiplication (~7 ms in tweetnacl): its secret key is just seed ‖ publicKey.
- */
+/** `publicKey`, when the caller already derived it from this seed (a loaded ClientKey has), is not derived again. */
 export function ed25519Signer(seed: Uint8Array, publicKey?: Uint8Array): Signer {
-  let secretKey: Uint8Array, pub: Uint8Array;
-  if (publicKey) {
-    pub = publicKey;
-    secretKey = new Uint8Array(64);
-    secretKey.set(seed, 0);
-    secretKey.set(publicKey, 32);
-  } else {
-    const kp = nacl.sign.keyPair.fromSeed(seed);
-    pub = kp.publicKey;
-    secretKey = kp.secretKey;
-  }
-  return { alg: 'ed25519', publicKey: pub, sign: (msg) => nacl.sign.detached(msg, secretKey) };
+  const key = ed25519PrivateKey(seed);
+  const pub = publicKey ?? ed25519PublicKey(key);
+  return { alg: 'ed25519', publicKey: pub, sign: (msg) => ed25519Sign(key, msg) };
 }
 
 export function hmacSigner(secret: Uint8Array): Signer {

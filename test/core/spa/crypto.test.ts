@@ -11,6 +11,7 @@ import { Keyring } from '../../../src/core/keys/keyring.js';
 import { keyIdHex } from '../../../src/core/keys/id.js';
 import { ReplaySet } from '../../../src/core/spa/replay.js';
 import { ed25519Signer } from '../../../src/core/spa/sign.js';
+import { ed25519PrivateKey, ed25519PublicFromSeed, ed25519Sign } from '../../../src/core/keys/ed25519.js';
 import { ed25519PublicKeyObject, SpaVerifier } from '../../../src/core/spa/verify.js';
 import { encodeRequest, signedMessage } from '../../../src/core/spa/wire.js';
 import { vectorDoor } from '../../vectors/gen-spa.js';
@@ -30,6 +31,9 @@ for (const v of rfc) {
     const msg = unhex(v.message);
     assert.equal(Buffer.from(nacl.sign.detached(msg, kp.secretKey)).toString('hex'), v.signature);
     assert.equal(cryptoSign(null, msg, nodePrivate(unhex(v.secret), kp.publicKey)).toString('hex'), v.signature);
+    // ours (keys/ed25519.ts, used by the client) against the vector
+    assert.equal(Buffer.from(ed25519PublicFromSeed(unhex(v.secret))).toString('hex'), v.public);
+    assert.equal(Buffer.from(ed25519Sign(ed25519PrivateKey(unhex(v.secret)), msg)).toString('hex'), v.signature);
     const pubObj = ed25519PublicKeyObject(unhex(v.public));
     assert.equal(cryptoVerify(null, msg, pubObj, unhex(v.signature)), true);
     assert.equal(nacl.sign.detached.verify(msg, unhex(v.signature), unhex(v.public)), true);
@@ -42,11 +46,15 @@ for (const v of rfc) {
 const NOW = 1767225600000;
 const ip = (s: string) => parseIp(s) as Ip;
 
-test('cross-check: 20 tweetnacl-signed packets verify in the node:crypto verifier; node:crypto-signed ones verify with tweetnacl', () => {
+test('cross-check: 20 tweetnacl-signed packets verify in the node:crypto verifier; our client signer matches tweetnacl', () => {
   for (let i = 0; i < 20; i++) {
     const seed = new Uint8Array(32).fill(i + 1);
-    const s = ed25519Signer(seed);
-    if (s.alg !== 'ed25519') throw new Error('unreachable');
+    const kp = nacl.sign.keyPair.fromSeed(seed);
+    const s = { alg: 'ed25519' as const, publicKey: kp.publicKey, sign: (m: Uint8Array) => nacl.sign.detached(m, kp.secretKey) };
+    const ours = ed25519Signer(seed);
+    assert.equal(ours.alg, 'ed25519');
+    if (ours.alg !== 'ed25519') return;
+    assert.deepEqual(ours.publicKey, kp.publicKey, 'same public key from the seed');
     const rec = { name: `k${i}`, type: 'ed25519' as const, id: keyIdHex('ed25519', s.publicKey), publicKey: s.publicKey, doors: [], from: [] };
     const ver = new SpaVerifier(new Keyring([rec]), new ReplaySet(), {
       doors: [vectorDoor({ name: 'ssh', spa: true, cmdTimeout: 10 }, 0)], ownAddrs: () => ['192.0.2.1'], spaAddrs: [], windowMs: 60000,
@@ -56,10 +64,8 @@ test('cross-check: 20 tweetnacl-signed packets verify in the node:crypto verifie
     const r1 = ver.check(p1, '203.0.113.9', NOW);
     assert.equal(r1.ok, true, JSON.stringify(r1));
 
-    // the other direction: sign with node:crypto, verify the packet's signature with tweetnacl
-    const priv = nodePrivate(seed, s.publicKey);
-    const p2 = encodeRequest({ ...fields, nonce: new Uint8Array(16).fill(100 + i) },
-      { alg: 'ed25519', publicKey: s.publicKey, sign: (m) => new Uint8Array(cryptoSign(null, m, priv)) });
+    // the other direction: our client signer (node:crypto), verified with tweetnacl
+    const p2 = encodeRequest({ ...fields, nonce: new Uint8Array(16).fill(100 + i) }, ours);
     const body = p2.length - 64;
     assert.equal(nacl.sign.detached.verify(signedMessage(p2.subarray(0, body)), p2.subarray(body), s.publicKey), true);
     assert.deepEqual(p2.subarray(body), nacl.sign.detached(signedMessage(p2.subarray(0, body)), nacl.sign.keyPair.fromSeed(seed).secretKey));
