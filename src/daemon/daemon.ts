@@ -22,6 +22,7 @@ import { openCapture, type CaptureHandle } from '../io/capture.js';
 import { localAddresses } from '../io/interfaces.js';
 import { consumeOneTimeSequence } from '../io/ots-file.js';
 import { CommandRunner } from '../io/runner.js';
+import { bootTimeMs } from '../io/boot-time.js';
 import { Journal } from '../io/journal.js';
 import { createKnockdLog, type KnockdLog } from '../io/knockd-log.js';
 import { createAuditLog, type AuditLog } from '../io/audit-log.js';
@@ -97,9 +98,11 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
   let verifier: SpaVerifier | undefined;
   let replay: ReplayStore | undefined;
   let stopWatch: (() => void) | undefined;
+  const bootMs = bootTimeMs();
   const spaContext = (c: Config) => ({
     doors: c.doors, ownAddrs: () => localAddrs, spaAddrs: c.options.spaAddresses,
     windowMs: c.options.spaWindow * 1000,
+    ...(bootMs !== undefined ? { notBeforeMs: bootMs } : {}),
   });
   /** Close the open SPA doors of keys that are gone or revoked in `k` (revocation closes doors). */
   const closeRevoked = (k: Keyring): void => {

@@ -1,9 +1,9 @@
 /**
  * Persistent replay log: StateDir/replay.log, one line per accepted SPA request,
- * "<hex64 replay id> <expiresAt ms>\n". `add` appends and fsyncs before it returns, so
- * a door is only opened after its request is durably burned; a replay after a crash or
- * restart is rejected. The file is rewritten atomically (tmp + fsync + rename + dir fsync)
- * with only the live records when it grows past twice the live set, so disk use is bounded
+ * "<hex64 replay id> <expiresAt ms>\n". `add` appends (write(2)) before it returns, so
+ * a door is only opened after its request is burned; a replay after a daemon crash or restart is
+ * rejected, and after an OS crash the boot-time rule covers records the kernel had not written.
+ * The file is rewritten atomically (tmp + fsync + rename + dir fsync) with only the live records when it grows past twice the live set, so disk use is bounded
  * like memory (maxEntries records, default 100k; full → add returns false → fail closed).
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
@@ -76,8 +76,11 @@ export class ReplayStore implements ReplayLog {
     if (this.#set.has(id)) return true;
     if (this.#set.size >= this.#set.maxEntries) return false;
     const line = `${Buffer.from(id).toString('hex')} ${expiresAt}\n`;
+    // write(2), no fsync: once in the page cache the record survives a crash of the daemon; it
+    // may not survive an OS crash, and requests signed before the current boot are refused
+    // (SpaContext.notBeforeMs), so a lost record cannot be replayed. The fsync it saves cost
+    // 0.5–4.5 ms of every SPA knock's latency here.
     writeSync(this.#fd, line);
-    fsyncSync(this.#fd);
     this.#lines++;
     this.#set.add(id, expiresAt);
     if (this.#lines > Math.max(COMPACT_MIN, 2 * this.#set.size)) this.#compact();

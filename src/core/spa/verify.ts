@@ -45,6 +45,11 @@ export interface SpaContext {
   spaAddrs: readonly string[];
   /** Allowed clock difference, ms. */
   windowMs: number;
+  /**
+   * Requests signed before this time (ms) are stale whatever the window says: the last boot,
+   * since replay records written before an OS crash may be lost (io/boot-time.ts).
+   */
+  notBeforeMs?: number;
   /** Allow the signed address to differ from the packet source (off by default). */
   allowOtherIp?: boolean;
 }
@@ -147,6 +152,7 @@ export class SpaVerifier {
     if (!pk || pk.rec.type !== req.alg) return { ok: false, reason: 'unknown-key', keyId };
     const ctx = this.#ctx;
     if (now - req.timestampMs > ctx.windowMs) return { ok: false, reason: 'stale', keyId };
+    if (ctx.notBeforeMs !== undefined && req.timestampMs < ctx.notBeforeMs) return { ok: false, reason: 'stale', keyId };
     if (req.timestampMs - now > ctx.windowMs) return { ok: false, reason: 'future', keyId };
 
     if (req.alg === 'ed25519') {

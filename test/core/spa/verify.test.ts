@@ -235,3 +235,14 @@ test('destination binding: own addresses are re-read per packet; SPAAddress acce
   ver.setContext(ctx);
   assert.equal(ver.check(knock(), '::ffff:203.0.113.5', NOW).ok, true);
 });
+
+test('notBeforeMs (last boot): a request signed before it is stale even inside the window', () => {
+  const { keyring, ctx } = vectorSetup(file);
+  const ver = new SpaVerifier(keyring, new ReplaySet(), { ...ctx, notBeforeMs: NOW + 1 });
+  const early = ver.check(knock({ ts: NOW }), '203.0.113.5', NOW + 10);
+  assert.deepEqual(early.ok ? 'granted' : early.reason, 'stale');
+  assert.equal(ver.check(knock({ ts: NOW + 1 }), '203.0.113.5', NOW + 10).ok, true);
+  // without the option the same request is fresh
+  const plain = new SpaVerifier(keyring, new ReplaySet(), ctx);
+  assert.equal(plain.check(knock({ ts: NOW }), '203.0.113.5', NOW + 10).ok, true);
+});
