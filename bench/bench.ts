@@ -11,16 +11,23 @@
  *   BENCH_ONLY=a,b      subset of: knockd,fwknopd,ours,memory,flood,micro
  *   BENCH_BIN_DIR=D    directory holding our knockd/knock launchers (default <repo>/bin)
  *   BENCH_KEEP=1        keep the work directory (logs, configs) and print its path
+ *   BENCH_CPUS=a,b      CPU layouts for the knock → open latency scenarios (default shared,pinned):
+ *                       shared = unpinned; pinned = server namespace on CPU 1, client on CPU 0
+ *                       (taskset; needs >= 2 CPUs, else reported as not available). Floods and
+ *                       the memory test always run shared.
+ *   BENCH_OUT=FILE      where to write the results (default <repo>/bench/RESULTS.md); use a
+ *                       scratch path for partial or checking runs
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileSync, existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { Lab } from './netns.js';
-import { measureLatency, commandCost, type LatencyRow, type Flood } from './scenario.js';
+import { Lab, CPU_LAYOUTS, pinSupport, type CpuLayout, type PinSupport } from './netns.js';
+import { measureLatency, commandCost, type CmdCost, type LatencyRow, type Flood } from './scenario.js';
+import { DEFAULT_MAX_ATTEMPTS } from '../src/core/config/types.js';
 import { hpingFloodArgs, hpingSent, forgeryFromSample, type FloodSpec } from './flood.js';
 import {
-  SEQ, SPA_PORT, SEQ_FILTER, SPA_FILTER, SERVICE_PORT, setupService, resetSeqRule, version, startKnockd, knockClient,
+  SEQ, SPA_PORT, SEQ_FILTER, SPA_FILTER, START_CMD, setupService, resetSeqRule, version, startKnockd, knockClient,
   setupFwknop, startFwknopd, probeOurs, setupOurs, startOurs, oursSeqClient, oursSpaClient, sampleSpa, type Ours,
 } from './daemons.js';
 import { microAll, type MicroRow } from './micro.js';
@@ -42,6 +49,10 @@ const MEM_HITS = Number(process.env['BENCH_MEM_HITS'] ?? (QUICK ? 50_000 : 200_0
 const ONLY = new Set((process.env['BENCH_ONLY'] ?? 'knockd,fwknopd,ours,memory,flood,micro').split(',').map((s) => s.trim()));
 const MICRO_MS = QUICK ? 250 : 700;
 const FLOOD_OPEN_TIMEOUT = QUICK ? 2000 : 3000;
+const CPUS_REQ = (process.env['BENCH_CPUS'] ?? CPU_LAYOUTS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+/** Latency layouts that actually run (pinned drops out when pinSupport() says no). */
+let LAT_LAYOUTS: CpuLayout[] = [];
+let pin: PinSupport | undefined;
 
 interface MemRow { daemon: string; hits: number; sent?: number; rssBeforeMb?: number; rssAfterMb?: number; hwmMb?: number; cpuS?: number; after?: string; note?: string }
 
@@ -50,12 +61,32 @@ const floods: LatencyRow[] = [];
 const memory: MemRow[] = [];
 let micro: MicroRow[] = [];
 const notes: string[] = [];
-let cmdCost: { cmdMs: number; execMs: number } | undefined;
+const cmdCosts: CmdCost[] = [];
 
 function log(msg: string): void { process.stderr.write(`[bench] ${msg}\n`); }
 
-function unavailable(rows: LatencyRow[], scenario: string, daemon: string, reason: string): void {
-  rows.push({ scenario, daemon, n: 0, opened: 0, note: `${daemon} not available: ${reason}` });
+function unavailable(rows: LatencyRow[], scenario: string, daemon: string, reason: string, cpus?: CpuLayout): void {
+  rows.push({ scenario, daemon, cpus, n: 0, opened: 0, note: `${daemon} not available: ${reason}` });
+}
+
+// ---- CPU layouts -----------------------------------------------------------------------------
+
+/**
+ * The layouts one daemon instance is started in, in order: shared when a latency run or a
+ * flood / memory test needs it, then pinned. The daemon is restarted per layout so it is
+ * started under taskset (its children inherit the affinity).
+ */
+function phases(needShared: boolean): CpuLayout[] {
+  const out: CpuLayout[] = [];
+  if (needShared || LAT_LAYOUTS.includes('shared')) out.push('shared');
+  if (LAT_LAYOUTS.includes('pinned')) out.push('pinned');
+  return out;
+}
+
+let service: Bg | undefined;
+async function enter(lab: Lab, layout: CpuLayout): Promise<void> {
+  await lab.setLayout(layout, service ? [{ pid: service.pid, side: 'srv' }] : []);
+  log(`CPU layout: ${lab.describeLayout()}`);
 }
 
 // ---- floods ------------------------------------------------------------------------------
@@ -116,23 +147,31 @@ async function memoryTest(lab: Lab, daemon: string, bg: Bg, client: string[], en
 async function main(lab: Lab): Promise<void> {
   await lab.create();
   log(`lab ${lab.srv} / ${lab.cli}, work ${lab.work}`);
-  await setupService(lab);
-  cmdCost = await commandCost(lab, ['iptables', '-I', 'INPUT', '1', '-s', lab.cliIp, '-p', 'tcp', '--dport', String(SERVICE_PORT), '-j', 'ACCEPT'],
-    ['iptables', '-D', 'INPUT', '-s', lab.cliIp, '-p', 'tcp', '--dport', String(SERVICE_PORT), '-j', 'ACCEPT']);
+  service = await setupService(lab);
+  // the command's own time, in every latency layout (no daemon running yet)
+  for (const layout of LAT_LAYOUTS) {
+    await enter(lab, layout);
+    try { cmdCosts.push(await commandCost(lab, START_CMD, lab.testIp, 20)); } catch (e) { notes.push(`command own time (${layout}) not measured: ${(e as Error).message}`); }
+  }
+  const wantLat = (layout: CpuLayout): boolean => LAT_LAYOUTS.includes(layout);
 
   // (b) knockd: latency and memory
   if (ONLY.has('knockd') || ONLY.has('memory')) {
-    const kd = startKnockd(lab);
-    await sleep(1000);
-    try {
-      if (!kd.alive) throw new Error(`knockd exited: ${kd.logText().slice(0, 300)}`);
-      if (ONLY.has('knockd')) {
-        log('knockd: sequence latency');
-        latency.push(await measureLatency(lab, distBench, { scenario: 'sequence knock', daemon: 'knockd 0.8', daemonBg: kd, client: knockClient(lab), reset: resetSeqRule(lab), knockFilter: SEQ_FILTER, runs: RUNS, openTimeoutMs: 3000 }));
-      }
-      if (ONLY.has('memory')) memory.push(await memoryTest(lab, 'knockd 0.8', kd, knockClient(lab)));
-    } catch (e) { unavailable(latency, 'sequence knock', 'knockd', (e as Error).message); }
-    finally { await kd.stop(); }
+    for (const layout of phases(ONLY.has('memory'))) {
+      if (layout !== 'shared' && !ONLY.has('knockd')) continue;
+      await enter(lab, layout);
+      const kd = startKnockd(lab);
+      await sleep(1000);
+      try {
+        if (!kd.alive) throw new Error(`knockd exited: ${kd.logText().slice(0, 300)}`);
+        if (ONLY.has('knockd') && wantLat(layout)) {
+          log(`knockd: sequence latency (${layout})`);
+          latency.push(await measureLatency(lab, distBench, { scenario: 'sequence knock', daemon: 'knockd 0.8', daemonBg: kd, client: knockClient(lab), reset: resetSeqRule(lab), knockFilter: SEQ_FILTER, runs: RUNS, openTimeoutMs: 3000 }));
+        }
+        if (layout === 'shared' && ONLY.has('memory')) memory.push(await memoryTest(lab, 'knockd 0.8', kd, knockClient(lab)));
+      } catch (e) { unavailable(latency, 'sequence knock', 'knockd', (e as Error).message, layout); }
+      finally { await kd.stop(); }
+    }
   }
 
   // (c, d) fwknopd: pcap and UDP-server latency; floods
@@ -140,21 +179,26 @@ async function main(lab: Lab): Promise<void> {
     try {
       const fw = await setupFwknop(lab);
       for (const mode of ['pcap', 'udp'] as const) {
-        const d = await startFwknopd(lab, mode);
         const name = `fwknopd ${mode === 'udp' ? 'UDP-server' : 'pcap'}`;
-        try {
-          log(`${name}: SPA latency`);
-          const base = { daemon: name, daemonBg: d, client: fw.client, clientEnv: fw.env, reset: fw.reset, knockFilter: SPA_FILTER };
-          latency.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA knock', runs: RUNS, openTimeoutMs: 3000 }));
-          if (ONLY.has('flood')) {
-            log(`${name}: junk flood`);
-            floods.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA under junk flood', runs: RUNS, openTimeoutMs: FLOOD_OPEN_TIMEOUT, flood: hpingFlood(lab) }));
-            log(`${name}: forgery flood (random base64, fails HMAC)`);
-            floods.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA under forgery flood', runs: RUNS, openTimeoutMs: FLOOD_OPEN_TIMEOUT, flood: nodeFlood(lab, 'b64 forgeries', { kind: 'b64', size: 204 }) }));
-          }
-        } finally { await d.stop(); }
+        for (const layout of phases(ONLY.has('flood'))) {
+          await enter(lab, layout);
+          const d = await startFwknopd(lab, mode);
+          try {
+            const base = { daemon: name, daemonBg: d, client: fw.client, clientEnv: fw.env, reset: fw.reset, knockFilter: SPA_FILTER };
+            if (wantLat(layout)) {
+              log(`${name}: SPA latency (${layout})`);
+              latency.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA knock', runs: RUNS, openTimeoutMs: 3000 }));
+            }
+            if (layout === 'shared' && ONLY.has('flood')) {
+              log(`${name}: junk flood`);
+              floods.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA under junk flood', runs: RUNS, openTimeoutMs: FLOOD_OPEN_TIMEOUT, flood: hpingFlood(lab) }));
+              log(`${name}: forgery flood (random base64, fails HMAC)`);
+              floods.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA under forgery flood', runs: RUNS, openTimeoutMs: FLOOD_OPEN_TIMEOUT, flood: nodeFlood(lab, 'b64 forgeries', { kind: 'b64', size: 204 }) }));
+            }
+          } finally { await d.stop(); }
+        }
       }
-    } catch (e) { unavailable(latency, 'SPA knock', 'fwknopd', (e as Error).message); }
+    } catch (e) { unavailable(latency, 'SPA knock', 'fwknopd', (e as Error).message, lab.layout); }
   }
 
   // (f) ours
@@ -170,35 +214,41 @@ async function main(lab: Lab): Promise<void> {
       try { o = await setupOurs(lab, binDir); } catch (e) { unavailable(latency, 'setup', 'our daemon', (e as Error).message); }
       if (o) {
         for (const mode of ['pcap', 'socket'] as const) {
-          let d: Bg | undefined;
           const name = `ours (${mode})`;
-          try {
-            d = await startOurs(lab, o, mode);
-            if (mode === 'pcap') {
-              log(`${name}: sequence latency`);
-              latency.push(await measureLatency(lab, distBench, { scenario: 'sequence knock', daemon: name, daemonBg: d, client: oursSeqClient(lab, o), reset: resetSeqRule(lab), knockFilter: SEQ_FILTER, runs: RUNS, openTimeoutMs: 3000 }));
-            }
-            log(`${name}: SPA latency`);
-            const base = { daemon: name, daemonBg: d, client: oursSpaClient(lab, o), reset: resetSeqRule(lab), knockFilter: SPA_FILTER };
-            latency.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA knock', runs: RUNS, openTimeoutMs: 3000 }));
-            if (ONLY.has('flood')) {
-              log(`${name}: junk flood`);
-              floods.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA under junk flood', runs: RUNS, openTimeoutMs: FLOOD_OPEN_TIMEOUT, flood: hpingFlood(lab) }));
-              const sample = await sampleSpa(lab, o);
-              if (!sample) unavailable(floods, 'SPA under forgery flood', name, 'no SPA datagram captured for the forgery template');
-              else {
-                const tpl = forgeryFromSample(sample);
-                log(`${name}: forgery flood (real key id ${sample.subarray(4, 12).toString('hex')}, ${sample.length} B)`);
-                floods.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA under forgery flood', runs: RUNS, openTimeoutMs: FLOOD_OPEN_TIMEOUT, flood: nodeFlood(lab, 'forgeries (real key id)', { kind: 'template', ...tpl }) }));
+          for (const layout of phases(ONLY.has('flood') || (mode === 'pcap' && ONLY.has('memory')))) {
+            let d: Bg | undefined;
+            try {
+              await enter(lab, layout);
+              d = await startOurs(lab, o, mode);
+              const base = { daemon: name, daemonBg: d, client: oursSpaClient(lab, o), reset: resetSeqRule(lab), knockFilter: SPA_FILTER };
+              if (wantLat(layout)) {
+                if (mode === 'pcap') {
+                  log(`${name}: sequence latency (${layout})`);
+                  latency.push(await measureLatency(lab, distBench, { scenario: 'sequence knock', daemon: name, daemonBg: d, client: oursSeqClient(lab, o), reset: resetSeqRule(lab), knockFilter: SEQ_FILTER, runs: RUNS, openTimeoutMs: 3000 }));
+                }
+                log(`${name}: SPA latency (${layout})`);
+                latency.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA knock', runs: RUNS, openTimeoutMs: 3000 }));
               }
-            }
-            if (mode === 'pcap' && ONLY.has('memory')) memory.push(await memoryTest(lab, name, d, oursSeqClient(lab, o)));
-          } catch (e) { unavailable(latency, 'SPA knock', name, (e as Error).message); }
-          finally { if (d) await d.stop(); }
+              if (layout === 'shared' && ONLY.has('flood')) {
+                log(`${name}: junk flood`);
+                floods.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA under junk flood', runs: RUNS, openTimeoutMs: FLOOD_OPEN_TIMEOUT, flood: hpingFlood(lab) }));
+                const sample = await sampleSpa(lab, o);
+                if (!sample) unavailable(floods, 'SPA under forgery flood', name, 'no SPA datagram captured for the forgery template', layout);
+                else {
+                  const tpl = forgeryFromSample(sample);
+                  log(`${name}: forgery flood (real key id ${sample.subarray(4, 12).toString('hex')}, ${sample.length} B)`);
+                  floods.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA under forgery flood', runs: RUNS, openTimeoutMs: FLOOD_OPEN_TIMEOUT, flood: nodeFlood(lab, 'forgeries (real key id)', { kind: 'template', ...tpl }) }));
+                }
+              }
+              if (layout === 'shared' && mode === 'pcap' && ONLY.has('memory')) memory.push(await memoryTest(lab, name, d, oursSeqClient(lab, o)));
+            } catch (e) { unavailable(latency, 'SPA knock', name, (e as Error).message, layout); }
+            finally { if (d) await d.stop(); }
+          }
         }
       }
     }
   }
+  await enter(lab, 'shared');
 }
 
 let ourVersion = 'not available';
@@ -211,8 +261,8 @@ function table(head: string[], rows: string[][]): string {
   return [line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-function latRows(rows: LatencyRow[], withLoad: boolean): string[][] {
-  return rows.map((r) => [r.scenario, r.daemon, `${r.opened}/${r.n}`,
+function latRows(rows: LatencyRow[], withLoad: boolean, withCpus = false): string[][] {
+  return rows.map((r) => [r.scenario, r.daemon, ...(withCpus ? [r.cpus ?? '–'] : []), `${r.opened}/${r.n}`,
     `${fmtMs(r.clientMed)} / ${fmtMs(r.clientP90)}`, `${fmtMs(r.daemonMed)} / ${fmtMs(r.daemonP90)}`,
     ...(withLoad ? [r.cpuS === undefined ? '–' : r.cpuS.toFixed(2), r.hwmMb === undefined ? '–' : r.hwmMb.toFixed(1)] : []),
     r.note ?? '']);
@@ -231,28 +281,117 @@ async function machine(): Promise<string[]> {
   ];
 }
 
+// ---- targets ---------------------------------------------------------------------------------
+
+interface Verdict { target: string; verdict: 'met' | 'not met' | 'not measured'; figures: string }
+
+const ms = (x: number | undefined): string => `${fmtMs(x)} ms`;
+const finite = (x: number | undefined): x is number => x !== undefined && Number.isFinite(x);
+
+/** SPA daemon-side median minus the start command's own time (direct exec), for one layout. */
+function spaNet(layout: CpuLayout): { row?: LatencyRow; cost?: CmdCost; net?: number; text: string } {
+  const row = latency.find((r) => r.scenario === 'SPA knock' && r.daemon === 'ours (pcap)' && r.cpus === layout && r.n > 0);
+  const cost = cmdCosts.find((c) => c.layout === layout);
+  if (!row) return { text: `${layout}: not measured` };
+  if (!cost) return { row, text: `${layout}: daemon-side median ${ms(row.daemonMed)}, command own time not measured` };
+  if (!finite(row.daemonMed)) return { row, cost, text: `${layout}: no knock opened (${row.opened}/${row.n})` };
+  const net = row.daemonMed - cost.directMs;
+  return { row, cost, net, text: `${layout}: daemon-side median ${ms(row.daemonMed)} − iptables own time ${ms(cost.directMs)} = ${ms(net)} (− \`/bin/sh -c\` own time ${ms(cost.shMs)}: ${ms(row.daemonMed - cost.shMs)})` };
+}
+
+function targets(): Verdict[] {
+  const out: Verdict[] = [];
+  // 1. SPA knock → open, daemon side, pinned, minus the command's own time
+  {
+    const p = spaNet('pinned'), sh = spaNet('shared');
+    const t = 'SPA knock → open, ours (pcap), daemon-side median minus the command\'s own time < 5 ms (pinned layout)';
+    let reason = '';
+    if (!LAT_LAYOUTS.includes('pinned')) reason = pin && !pin.ok ? `pinned layout not available: ${pin.reason}` : 'pinned layout not run (BENCH_CPUS)';
+    else if (!ONLY.has('ours')) reason = 'our daemon not run (BENCH_ONLY)';
+    if (reason || !p.row || !p.cost) out.push({ target: t, verdict: 'not measured', figures: `${reason || p.text}; ${sh.text}` });
+    else if (p.net === undefined) out.push({ target: t, verdict: 'not met', figures: `${p.text}; ${sh.text}` });
+    else out.push({ target: t, verdict: p.net < 5 ? 'met' : 'not met', figures: `${p.text}; ${sh.text}` });
+  }
+  // 2, 3. valid knocks under floods, ours (pcap)
+  for (const [scenario, label] of [['SPA under junk flood', 'junk flood'], ['SPA under forgery flood', 'forgery flood']] as const) {
+    const t = `valid SPA knocks under ${label}, ours (pcap): all ${RUNS} open and daemon-side p90 < 50 ms`;
+    const r = floods.find((x) => x.scenario === scenario && x.daemon === 'ours (pcap)');
+    if (!r || r.n === 0) { out.push({ target: t, verdict: 'not measured', figures: r?.note ?? (ONLY.has('flood') && ONLY.has('ours') ? 'scenario did not run' : 'not run (BENCH_ONLY)') }); continue; }
+    const ok = r.opened === r.n && r.n === RUNS && finite(r.daemonP90) && r.daemonP90 < 50;
+    out.push({ target: t, verdict: ok ? 'met' : 'not met', figures: `opened ${r.opened}/${r.n}, daemon-side p90 ${ms(r.daemonP90)} (median ${ms(r.daemonMed)})` });
+  }
+  // 4. memory under spoofed first-port hits
+  {
+    const t = 'memory under spoofed-source first-port hits, ours: attempt table capped';
+    const m = memory.find((x) => x.daemon === 'ours (pcap)');
+    if (!m || !finite(m.rssAfterMb)) out.push({ target: t, verdict: 'not measured', figures: m ? `RSS not read${m.after ? ` (${m.after})` : ''}` : 'not run (BENCH_ONLY)' });
+    else out.push({ target: t, verdict: 'met', figures: `RSS ${m.rssBeforeMb?.toFixed(1) ?? '?'} → ${m.rssAfterMb.toFixed(1)} MB after ${m.hits.toLocaleString('en')} spoofed hits (peak ${m.hwmMb?.toFixed(1) ?? '?'} MB), bounded by the ${DEFAULT_MAX_ATTEMPTS.toLocaleString('en')}-attempt cap (MaxAttempts default, src/core/config/types.ts)` });
+  }
+  // 5. hot path: forgery rejection vs raw HMAC
+  {
+    const t = 'hot path: forgery rejection rate / raw HMAC rate >= 0.5';
+    const hmac = micro.find((r) => r.id === 'hmac')?.rate;
+    const forg = micro.filter((r) => r.id === 'forge-ed' || r.id === 'forge-hm');
+    if (!finite(hmac) || forg.length === 0 || !forg.every((r) => finite(r.rate))) out.push({ target: t, verdict: 'not measured', figures: ONLY.has('micro') ? 'our verifier rows missing' : 'not run (BENCH_ONLY)' });
+    else {
+      const ratios = forg.map((r) => ({ r, x: r.rate / hmac }));
+      out.push({ target: t, verdict: ratios.every((q) => q.x >= 0.5) ? 'met' : 'not met',
+        figures: ratios.map((q) => `${q.r.id === 'forge-ed' ? 'Ed25519-key forgery (mac1)' : 'HMAC-key forgery (tag)'} ${fmtRate(q.r.rate)} / ${fmtRate(hmac)} = ${q.x.toFixed(2)}`).join('; ') });
+    }
+  }
+  return out;
+}
+
+function costText(): string[] {
+  if (cmdCosts.length === 0) return ['- not measured'];
+  return cmdCosts.map((c) => `- ${c.where}: direct ${ms(c.directMs)}, via \`/bin/sh -c\` ${ms(c.shMs)}, \`/bin/true\` ${ms(c.trueMs)} (medians of ${c.n})`);
+}
+
 async function report(): Promise<string> {
-  const lh = ['scenario', 'daemon', 'opened', 'client-incl. ms med / p90', 'daemon-side ms med / p90', 'note'];
+  const lh = ['scenario', 'daemon', 'CPUs', 'opened', 'client-incl. ms med / p90', 'daemon-side ms med / p90', 'note'];
   const fh = ['scenario', 'daemon', 'opened', 'client-incl. ms med / p90', 'daemon-side ms med / p90', 'daemon CPU s', 'peak RSS MB', 'flood'];
   const mh = ['daemon', 'spoofed hits', 'sent', 'RSS before MB', 'RSS after MB', 'peak RSS MB', 'CPU s', 'valid knocks afterwards', 'note'];
   const uh = ['operation', 'rate', 'note'];
+  const th = ['target', 'verdict', 'figures'];
+  const pinText = pin === undefined ? 'not checked' : pin.ok ? `server namespace on CPU ${pin.srvCpu}, client namespace on CPU ${pin.cliCpu}` : `not available: ${pin.reason}`;
   const out = [
     '# knockd-ts benchmark results', '',
     ...(await machine()), '',
+    '## Targets', '',
+    'Computed from the figures below (daemon-side, pcap mode; the command\'s own time is the direct',
+    '`iptables` exec measured in the same layout).', '',
+    table(th, targets().map((v) => [v.target, v.verdict, v.figures])), '',
     'Latency = knock → TCP port reachable. *client-incl.*: from starting the client process until a',
     'TCP connect succeeds (includes process start: ~120 ms of Node for our client). *daemon-side*: from',
     'the knock packet\'s capture timestamp in the server namespace (tcpdump -tt, µs; last packet of a',
-    'sequence) to the first successful connect of a back-to-back probe loop. All grants are a single',
-    `\`iptables -I INPUT\` (fwknopd: its native iptables chain). Reference (the command's own time): \`ip netns exec <srv> iptables -I …\` takes ${fmtMs(cmdCost?.cmdMs)} ms (median), of which ${fmtMs(cmdCost?.execMs)} ms is \`ip netns exec <srv> true\`.`,
-    '',
-    '## Knock → open', '', table(lh, latRows(latency, false)), '',
-    `## Under flood (valid knocks opened out of ${RUNS}, per-knock limit ${FLOOD_OPEN_TIMEOUT} ms)`, '',
+    'sequence) to the first SYN-ACK the server sent, in the same capture, to a back-to-back probe loop',
+    'of TCP connects (until the rule is in, the probes get a RST): both ends on the server\'s wire',
+    'clock, so client start-up and client-side scheduling are not counted. All grants are a single',
+    '`iptables -I INPUT` (fwknopd: its native iptables chain).', '',
+    `CPU layouts run: ${LAT_LAYOUTS.join(', ') || 'none'} (pinned: ${pinText}).`,
+    '*shared*: nothing pinned — the client, the probe loop and the daemon under test compete for all',
+    'CPUs, as on one test box.',
+    '*pinned*: every server-side process (daemon under test, its start commands, the protected',
+    'service) runs under `taskset` on the server CPU, every client-side process (knock client, probe',
+    'loop, resets) on the client CPU, as client and server are separate machines in a deployment; the',
+    'measurement instrument (the tcpdump that timestamps the knocks in the server namespace) runs on',
+    'the client CPU so it does not take CPU time from the daemon. The daemon is restarted per layout.',
+    'Kernel packet processing (veth, netfilter) is not pinned. Pinned, the whole server side has one',
+    'CPU: the daemon and the command it spawns share it. Client-inclusive figures get worse when',
+    'pinned: client and probe loop share one CPU. Floods and the memory test run shared.', '',
+    `The command's own time: \`${cmdCosts[0]?.command ?? START_CMD}\` (the daemons' start command for an`,
+    'address no client uses) timed inside the server namespace by one bash process with $EPOCHREALTIME',
+    '(no `ip netns exec`, no timing fork; in the pinned layout bash runs on the server CPU), the rule',
+    'deleted between runs (untimed):',
+    ...costText(), '',
+    '## Knock → open', '', table(lh, latRows(latency, false, true)), '',
+    `## Under flood (CPUs shared; valid knocks opened out of ${RUNS}, per-knock limit ${FLOOD_OPEN_TIMEOUT} ms)`, '',
     'Junk: hping3 --flood, 204-byte random UDP payloads to the SPA port from a second client address.',
     'Forgery: fwknopd gets random base64 (passes its cheap checks, fails HMAC); ours gets a real datagram',
     'of our client with nonce, mac1 and signature re-randomised per packet (real enrolled key id).',
     'CPU = daemon self + reaped children over the measured window; peak RSS = VmHWM.', '',
     floods.length ? table(fh, latRows(floods, true)) : '(not run)', '',
-    `## Memory after spoofed-source first-port hits (hping3 --rand-source -S -p ${SEQ[0]} --faster)`, '',
+    `## Memory after spoofed-source first-port hits (CPUs shared; hping3 --rand-source -S -p ${SEQ[0]} --faster)`, '',
     memory.length ? table(mh, memory.map((m) => [m.daemon, m.hits.toLocaleString('en'), m.sent?.toLocaleString('en') ?? '?', m.rssBeforeMb?.toFixed(1) ?? '–', m.rssAfterMb?.toFixed(1) ?? '–', m.hwmMb?.toFixed(1) ?? '–', m.cpuS?.toFixed(2) ?? '–', m.after ?? '', m.note ?? ''])) : '(not run)', '',
     '## In-process hot path (single thread)', '',
     micro.length ? table(uh, micro.map((m) => [m.op, fmtRate(m.rate), m.note ?? ''])) : '(not run)', '',
@@ -265,7 +404,15 @@ async function report(): Promise<string> {
 
 async function entry(): Promise<number> {
   if (process.getuid?.() !== 0) { process.stderr.write('bench: needs root (network namespaces, iptables inside them)\n'); return 77; }
+  const badCpus = CPUS_REQ.filter((c) => !(CPU_LAYOUTS as readonly string[]).includes(c));
+  if (badCpus.length || CPUS_REQ.length === 0) { process.stderr.write(`bench: BENCH_CPUS must list ${CPU_LAYOUTS.join(', ')} (got ${process.env['BENCH_CPUS'] ?? ''})\n`); return 64; }
   await must('ip', ['netns', 'list']);
+  pin = await pinSupport();
+  LAT_LAYOUTS = CPU_LAYOUTS.filter((l) => CPUS_REQ.includes(l) && (l !== 'pinned' || pin?.ok === true));
+  if (CPUS_REQ.includes('pinned') && !pin.ok) {
+    notes.push(`pinned CPU layout not available: ${pin.reason}`);
+    unavailable(latency, 'all latency scenarios', 'pinned layout', pin.reason, 'pinned');
+  }
   const lab = new Lab({ tag: 'bh8' });
   const keep = process.env['BENCH_KEEP'] === '1';
   let cleaning: Promise<void> | undefined;
@@ -301,7 +448,7 @@ async function entry(): Promise<number> {
   notes.push(`total run time ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   const text = await report();
   process.stdout.write(`\n${text}\n`);
-  const out = join(repoRoot, 'bench', 'RESULTS.md');
+  const out = process.env['BENCH_OUT'] ?? join(repoRoot, 'bench', 'RESULTS.md');
   writeFileSync(out, text + '\n');
   log(`wrote ${out}`);
   return 0;

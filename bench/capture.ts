@@ -1,5 +1,5 @@
 /**
- * Knock timestamps from the wire: tcpdump in the server namespace, microsecond timestamps
+ * Knock → open timestamps from the wire: tcpdump in the server namespace, microsecond timestamps
  * (`-tt --time-stamp-precision=micro`), line-buffered text. Also a tiny classic-pcap reader
  * to pull one UDP payload out of a capture (used to sample a real SPA datagram).
  */
@@ -11,9 +11,13 @@ export class KnockCapture {
   private readonly bg: Bg;
   private constructor(bg: Bg) { this.bg = bg; }
 
-  /** Start tcpdump on the server veth for packets matching `filter`; waits until it listens. */
+  /**
+   * Start tcpdump on the server veth for packets matching `filter`; waits until it listens.
+   * It is a measurement instrument: in the pinned layout it runs on the client CPU, so it
+   * does not take CPU time from the daemon under test.
+   */
   static async start(lab: Lab, name: string, filter: string): Promise<KnockCapture> {
-    const bg = lab.bg('srv', name, 'tcpdump', ['-i', lab.vethSrv, '-n', '-l', '-tt', '--time-stamp-precision=micro', '-B', '8192', filter]);
+    const bg = lab.bg('srv', name, 'tcpdump', ['-i', lab.vethSrv, '-n', '-l', '-tt', '--time-stamp-precision=micro', '-B', '8192', filter], undefined, { cpu: 'cli' });
     for (let i = 0; i < 50; i++) {
       if (/listening on/.test(bg.logText())) return new KnockCapture(bg);
       if (!bg.alive) break;
@@ -23,26 +27,44 @@ export class KnockCapture {
     throw new Error(`tcpdump did not start: ${bg.logText().slice(0, 300)}`);
   }
 
-  /** Stop tcpdump (SIGINT, by PID) and return the packet timestamps in ms since the epoch. */
-  async stop(): Promise<number[]> {
+  /**
+   * Stop tcpdump (SIGINT, by PID) and return the timestamps (ms since the epoch) of the knock
+   * packets and of the SYN-ACKs the server sent from `openFrom` ("ip.port"): the first SYN-ACK
+   * after a knock is the moment the port was open on the wire.
+   */
+  async stop(openFrom: string): Promise<{ knocks: number[]; synAcks: number[] }> {
     await sleep(200);
     await this.bg.stop('SIGINT');
-    const ts: number[] = [];
+    const knocks: number[] = [], synAcks: number[] = [];
     for (const line of this.bg.logText().split('\n')) {
-      const m = /^(\d+)\.(\d{6}) /.exec(line);
-      if (m) ts.push(Number(m[1]) * 1000 + Number(m[2]) / 1000);
+      const m = /^(\d+)\.(\d{6}) IP6? (\S+) > /.exec(line);
+      if (!m) continue;
+      const t = Number(m[1]) * 1000 + Number(m[2]) / 1000;
+      if (m[3] === openFrom) { if (/Flags \[S\.\]/.test(line)) synAcks.push(t); } else knocks.push(t);
     }
-    return ts;
+    return { knocks, synAcks };
   }
 }
 
-/** For each run, the last knock packet seen in [t0 - slack, tOpen]: daemon-side latency = tOpen - it. */
-export function daemonSide(runs: ReadonlyArray<{ t0: number; tOpen: number | null }>, ts: readonly number[], slackMs = 5): Array<number | undefined> {
+/** tcpdump filter: the knocks from the client, or the server's SYN-ACKs from the probed port. */
+export function captureFilter(cliIp: string, knockFilter: string, srvIp: string, port: number): string {
+  return `(src host ${cliIp} and (${knockFilter})) or (src host ${srvIp} and dst host ${cliIp} and tcp src port ${port} and tcp[tcpflags] & (tcp-syn|tcp-ack) == (tcp-syn|tcp-ack))`;
+}
+
+/**
+ * Daemon-side latency per run, all on the server's wire clock: the last knock packet in
+ * [t0 - slack, tOpen] to the first SYN-ACK after it (the port answering a probe). undefined when
+ * the run did not open or a packet is missing from the capture.
+ */
+export function daemonSide(runs: ReadonlyArray<{ t0: number; tOpen: number | null }>, cap: { knocks: readonly number[]; synAcks: readonly number[] }, slackMs = 5): Array<number | undefined> {
   return runs.map((r) => {
     if (r.tOpen === null) return undefined;
-    let best: number | undefined;
-    for (const t of ts) if (t >= r.t0 - slackMs && t <= r.tOpen && (best === undefined || t > best)) best = t;
-    return best === undefined ? undefined : r.tOpen - best;
+    let knock: number | undefined;
+    for (const t of cap.knocks) if (t >= r.t0 - slackMs && t <= r.tOpen && (knock === undefined || t > knock)) knock = t;
+    if (knock === undefined) return undefined;
+    let open: number | undefined;
+    for (const t of cap.synAcks) if (t > knock && t <= r.tOpen + slackMs && (open === undefined || t < open)) open = t;
+    return open === undefined ? undefined : open - knock;
   });
 }
 

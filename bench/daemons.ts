@@ -31,7 +31,9 @@ export function resetSeqRule(lab: Lab): string[] {
   return ['ip', 'netns', 'exec', lab.srv, 'sh', '-c',
     `while iptables -D INPUT -s ${lab.cliIp} -p tcp --dport ${SERVICE_PORT} -j ACCEPT 2>/dev/null; do :; done`];
 }
-const startCmd = `/usr/sbin/iptables -I INPUT 1 -s %IP% -p tcp --dport ${SERVICE_PORT} -j ACCEPT`;
+/** The start command every daemon under test runs (%IP% = the knocking address). */
+export const START_CMD = `/usr/sbin/iptables -I INPUT 1 -s %IP% -p tcp --dport ${SERVICE_PORT} -j ACCEPT`;
+const startCmd = START_CMD;
 
 // ---- knockd ------------------------------------------------------------------------------
 
@@ -170,7 +172,7 @@ export const oursSpaClient = (lab: Lab, o: Ours): string[] => [process.execPath,
 /** Capture one real SPA datagram of our client (for the forgery template). */
 export async function sampleSpa(lab: Lab, o: Ours): Promise<Buffer | undefined> {
   const file = lab.path('spa-sample.pcap');
-  const cap = lab.bg('srv', 'spa-sample-tcpdump', 'tcpdump', ['-i', lab.vethSrv, '-n', '-U', '-c', '1', '-w', file, `src host ${lab.cliIp} and ${SPA_FILTER}`]);
+  const cap = lab.bg('srv', 'spa-sample-tcpdump', 'tcpdump', ['-i', lab.vethSrv, '-n', '-U', '-c', '1', '-w', file, `src host ${lab.cliIp} and ${SPA_FILTER}`], undefined, { cpu: 'cli' });
   for (let i = 0; i < 30 && !/listening on/.test(cap.logText()); i++) await sleep(100);
   await lab.exec('cli', oursSpaClient(lab, o)[0] as string, oursSpaClient(lab, o).slice(1), { timeoutMs: 15_000 });
   await cap.wait(3000);

@@ -15,7 +15,8 @@ import { hmacSigner } from '../src/core/spa/sign.js';
 import { SpaVerifier } from '../src/core/spa/verify.js';
 import { encodeRequest } from '../src/core/spa/wire.js';
 
-export interface MicroRow { op: string; rate: number; note?: string }
+/** `id` names the rows the target verdicts read: hmac, ed25519, magic, junk, forge-ed, forge-hm, ok-hm, ok-ed. */
+export interface MicroRow { op: string; rate: number; note?: string; id?: string }
 
 /** Operations per second of `fn` over roughly `ms` of wall time (after a short warm-up). */
 export function rate(fn: (i: number) => unknown, ms: number): number {
@@ -49,9 +50,9 @@ export function rawRows(ms: number, msgLen = 90): { rows: MicroRow[]; hmacRate: 
   return {
     hmacRate, edRate,
     rows: [
-      { op: `node:crypto HMAC-SHA256(${msgLen} B) + timingSafeEqual (limit for keyed rejects)`, rate: hmacRate },
-      { op: `node:crypto Ed25519 verify (${msgLen} B) (limit for signed knocks)`, rate: edRate },
-      { op: 'magic-byte check alone (limit for junk rejects)', rate: lenCheck },
+      { id: 'hmac', op: `node:crypto HMAC-SHA256(${msgLen} B) + timingSafeEqual (limit for keyed rejects)`, rate: hmacRate },
+      { id: 'ed25519', op: `node:crypto Ed25519 verify (${msgLen} B) (limit for signed knocks)`, rate: edRate },
+      { id: 'magic', op: 'magic-byte check alone (limit for junk rejects)', rate: lenCheck },
     ],
   };
 }
@@ -99,11 +100,11 @@ export function ourRows(ms: number, limits: { hmacRate: number; edRate: number }
   const junkR = r(junk), fEd = r(forgeEd), fHm = r(forgeHm), okHm = r(validHm), okEd = r(validEd);
   const x = (a: number, b: number) => `${(a / b).toFixed(2)}x of the limit`;
   return [
-    { op: 'ours: junk datagram rejected (malformed)', rate: junkR, note: `${(junkR / limits.hmacRate).toFixed(1)}x the raw HMAC rate` },
-    { op: 'ours: Ed25519-key forgery rejected at mac1 (real key id)', rate: fEd, note: x(fEd, limits.hmacRate) + ' (HMAC)' },
-    { op: 'ours: HMAC-key forgery rejected at tag (real key id)', rate: fHm, note: x(fHm, limits.hmacRate) + ' (HMAC)' },
-    { op: 'ours: HMAC-keyed knock verified (full policy path)', rate: okHm, note: x(okHm, limits.hmacRate) + ' (HMAC)' },
-    { op: 'ours: Ed25519 knock verified (mac1 + signature + policy)', rate: okEd, note: x(okEd, limits.edRate) + ' (Ed25519)' },
+    { id: 'junk', op: 'ours: junk datagram rejected (malformed)', rate: junkR, note: `${(junkR / limits.hmacRate).toFixed(1)}x the raw HMAC rate` },
+    { id: 'forge-ed', op: 'ours: Ed25519-key forgery rejected at mac1 (real key id)', rate: fEd, note: x(fEd, limits.hmacRate) + ' (HMAC)' },
+    { id: 'forge-hm', op: 'ours: HMAC-key forgery rejected at tag (real key id)', rate: fHm, note: x(fHm, limits.hmacRate) + ' (HMAC)' },
+    { id: 'ok-hm', op: 'ours: HMAC-keyed knock verified (full policy path)', rate: okHm, note: x(okHm, limits.hmacRate) + ' (HMAC)' },
+    { id: 'ok-ed', op: 'ours: Ed25519 knock verified (mac1 + signature + policy)', rate: okEd, note: x(okEd, limits.edRate) + ' (Ed25519)' },
   ];
 }
 

@@ -4,13 +4,15 @@
  * read from /proc around the measured runs.
  */
 import { join } from 'node:path';
-import type { Lab } from './netns.js';
-import { KnockCapture, daemonSide } from './capture.js';
+import type { CpuLayout, Lab } from './netns.js';
+import { KnockCapture, captureFilter, daemonSide } from './capture.js';
 import { Bg, median, quantile, procSample, run, sleep } from './util.js';
 
 export interface LatencyRow {
   scenario: string;
   daemon: string;
+  /** CPU layout the scenario ran in (floods and memory: always 'shared'). */
+  cpus?: CpuLayout;
   n: number;
   opened: number;
   clientMed?: number;
@@ -53,9 +55,9 @@ export async function measureLatency(lab: Lab, distBench: string, s: LatencySpec
   // warm-up (also the readiness check): one knock must open before anything is measured
   const w = await worker(lab, distBench, { ...base, runs: 0, warmup: 1, openTimeoutMs: 3000 }, 60_000);
   if (!w.warmupOpened) {
-    return { scenario: s.scenario, daemon: s.daemon, n: s.runs, opened: 0, note: 'warm-up knock did not open the port (daemon not working in this setup)' };
+    return { scenario: s.scenario, daemon: s.daemon, cpus: lab.layout, n: s.runs, opened: 0, note: 'warm-up knock did not open the port (daemon not working in this setup)' };
   }
-  const cap = await KnockCapture.start(lab, `cap-${s.daemon}-${s.scenario}`.replace(/[^\w.-]+/g, '_'), `src host ${lab.cliIp} and (${s.knockFilter})`);
+  const cap = await KnockCapture.start(lab, `cap-${s.daemon}-${s.scenario}`.replace(/[^\w.-]+/g, '_'), captureFilter(lab.cliIp, s.knockFilter, lab.srvIp, base.port));
   let floodBg: Bg | undefined;
   let floodStart = 0;
   const before = procSample(s.daemonBg.pid);
@@ -72,12 +74,12 @@ export async function measureLatency(lab: Lab, distBench: string, s: LatencySpec
   }
   const floodS = (performance.now() - floodStart) / 1000;
   const after = procSample(s.daemonBg.pid);
-  const ts = await cap.stop();
+  const ts = await cap.stop(`${lab.srvIp}.${base.port}`);
   const opened = out.runs.filter((r) => r.tOpen !== null);
   const client = opened.map((r) => (r.tOpen as number) - r.t0);
   const ds = daemonSide(out.runs, ts).filter((x): x is number => x !== undefined);
   const row: LatencyRow = {
-    scenario: s.scenario, daemon: s.daemon, n: out.runs.length, opened: opened.length,
+    scenario: s.scenario, daemon: s.daemon, cpus: lab.layout, n: out.runs.length, opened: opened.length,
     clientMed: median(client), clientP90: quantile(client, 0.9),
     daemonMed: median(ds), daemonP90: quantile(ds, 0.9),
   };
@@ -88,27 +90,65 @@ export async function measureLatency(lab: Lab, distBench: string, s: LatencySpec
   const notes: string[] = [];
   const bad = out.runs.filter((r) => r.code !== 0).length;
   if (bad) notes.push(`${bad} client runs exited non-zero`);
-  if (ds.length < opened.length) notes.push(`${opened.length - ds.length} runs without a captured knock`);
+  if (ds.length < opened.length) notes.push(`${opened.length - ds.length} runs without a captured knock or SYN-ACK`);
   if (s.flood && floodBg) notes.push(s.flood.describe(floodBg, floodS));
   if (!s.daemonBg.alive) notes.push(`daemon exited (code ${s.daemonBg.exitCode})`);
   if (notes.length) row.note = notes.join('; ');
   return row;
 }
 
-/** Median wall time of a command in the server namespace (the "command's own time"). */
-export async function commandCost(lab: Lab, argv: string[], undo: string[], n = 21): Promise<{ cmdMs: number; execMs: number }> {
-  const xs: number[] = [], ys: number[] = [];
-  for (let i = 0; i < n; i++) {
-    let t = performance.now();
-    await lab.exec('srv', argv[0] as string, argv.slice(1));
-    xs.push(performance.now() - t);
-    await lab.exec('srv', undo[0] as string, undo.slice(1));
-    // the cost of `ip netns exec true`, interleaved, for comparison
-    t = performance.now();
-    await lab.exec('srv', 'true', []);
-    ys.push(performance.now() - t);
+export interface CmdCost {
+  layout: CpuLayout;
+  /** Where it ran, e.g. "pinned (server CPU 1, client CPU 0)". */
+  where: string;
+  n: number;
+  /** Medians in ms: the start command exec'd directly, via `/bin/sh -c`, and `/bin/true`. */
+  directMs: number;
+  shMs: number;
+  trueMs: number;
+  command: string;
+}
+
+/**
+ * The command's own time, measured inside the server namespace by one bash process (pinned to
+ * the server CPU in the pinned layout) with $EPOCHREALTIME around each command, so neither
+ * `ip netns exec` nor a timing fork is counted: `n` runs of the daemons' start command (for
+ * `testIp`, an address no client uses, so the probe port stays closed), exec'd directly and
+ * via `/bin/sh -c` (as knockd 0.8's system() does), plus `/bin/true` (the bare exec cost).
+ * The inserted rule is deleted between runs, untimed (`iptables -D` is slow). One untimed
+ * warm-up round first.
+ */
+export async function commandCost(lab: Lab, startCmdTemplate: string, testIp: string, n = 20): Promise<CmdCost> {
+  if (!/^[\w./%: -]+$/.test(startCmdTemplate) || !/^[\d.]+$/.test(testIp)) throw new Error('commandCost: unexpected characters in the start command');
+  const cmd = startCmdTemplate.replace(/%IP%/g, testIp);
+  const del = cmd.replace(/ -I INPUT 1 /, ' -D INPUT ');
+  if (del === cmd) throw new Error(`commandCost: cannot derive the delete command from ${cmd}`);
+  const script = [
+    'LC_ALL=C; export LC_ALL',
+    `N=${n}`,
+    `read -ra CMD <<< '${cmd}'`,
+    `read -ra DEL <<< '${del}'`,
+    'undo() { while "${DEL[@]}" 2>/dev/null; do :; done; }',
+    'undo',
+    'for ((i = -1; i < N; i++)); do',
+    '  a=$EPOCHREALTIME; "${CMD[@]}"; rc=$?; b=$EPOCHREALTIME; [ $i -ge 0 ] && echo "direct $a $b $rc"; undo',
+    `  a=$EPOCHREALTIME; /bin/sh -c '${cmd}'; rc=$?; b=$EPOCHREALTIME; [ $i -ge 0 ] && echo "sh $a $b $rc"; undo`,
+    '  a=$EPOCHREALTIME; /bin/true; rc=$?; b=$EPOCHREALTIME; [ $i -ge 0 ] && echo "true $a $b $rc"',
+    'done',
+    'undo',
+  ].join('\n');
+  const out = await lab.mustExec('srv', 'bash', ['-c', script], { timeoutMs: 60_000 + n * 3000, env: { ...process.env, LC_ALL: 'C' } });
+  const xs: Record<string, number[]> = { direct: [], sh: [], true: [] };
+  // $EPOCHREALTIME is "seconds.microseconds": subtract as integers of µs (exact)
+  const us = (t: string): number => { const [sec, frac = '0'] = t.split('.'); return Number(sec) * 1e6 + Number(frac.padEnd(6, '0').slice(0, 6)); };
+  for (const line of out.split('\n')) {
+    const m = /^(direct|sh|true) (\d+\.\d+) (\d+\.\d+) (\d+)$/.exec(line.trim());
+    if (!m) continue;
+    if (m[4] !== '0') throw new Error(`commandCost: ${m[1]} run exited ${m[4]}`);
+    xs[m[1] as string]?.push((us(m[3] as string) - us(m[2] as string)) / 1000);
   }
-  return { cmdMs: median(xs), execMs: median(ys) };
+  for (const [k, v] of Object.entries(xs)) if (v.length !== n) throw new Error(`commandCost: ${v.length}/${n} ${k} timings parsed`);
+  return { layout: lab.layout, where: lab.describeLayout(), n, directMs: median(xs['direct'] ?? []), shMs: median(xs['sh'] ?? []), trueMs: median(xs['true'] ?? []), command: cmd };
 }
 
 export { run };
