@@ -16,6 +16,7 @@ import { formatSequence } from '../core/config/sequence.js';
 import { buildFilter, doorFilter } from '../core/packet/bpf.js';
 import { SequenceMatcher, type KnockEvent } from '../core/knock/matcher.js';
 import { SpaVerifier, type SpaResult } from '../core/spa/verify.js';
+import { looksLikeRequest } from '../core/spa/wire.js';
 import type { Keyring } from '../core/keys/keyring.js';
 import { loadConfig } from '../io/read-config.js';
 import { openCapture, type CaptureHandle } from '../io/capture.js';
@@ -57,6 +58,8 @@ const QUIET_REASONS = new Set(['malformed', 'bad-version', 'unknown-key', 'stale
  * knock with it; the benchmark saw exactly that with cap's 2 MiB. 16 MiB holds ~80k SPA frames.
  */
 export const CAPTURE_BUFFER_BYTES = 16 * 1024 * 1024;
+/** Receive buffer asked for in SPAMode = socket (granted up to net.core.rmem_max). */
+export const SOCKET_BUFFER_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_PID_FILE = '/var/run/knockd.pid';
 
 /** Runs until SIGTERM/SIGINT. Resolves with the exit status. */
@@ -291,8 +294,10 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
     sockets = [];
     if (!verifier || config.options.spaMode !== 'socket') return;
     for (const type of (ipv6 ? ['udp4', 'udp6'] : ['udp4']) as ('udp4' | 'udp6')[]) {
-      const s = createSocket({ type, ipv6Only: type === 'udp6', recvBufferSize: 1 << 20 } as Parameters<typeof createSocket>[0]);
+      // a large receive buffer rides out GC pauses under a flood (the kernel caps it at net.core.rmem_max)
+      const s = createSocket({ type, ipv6Only: type === 'udp6', recvBufferSize: SOCKET_BUFFER_BYTES } as Parameters<typeof createSocket>[0]);
       s.on('message', (msg, rinfo) => {
+        if (!looksLikeRequest(msg)) return;   // junk: no address parsing, no verifier call
         const src = parseIp(rinfo.address.replace(/^::ffff:(?=\d+\.)/, ''));
         if (src) onSpa(new Uint8Array(msg), src.text, Date.now());
       });

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { e2eSkipReason } from '../helpers/root.js';
 import { createPair, runCmd, type NetnsPair } from '../helpers/netns.js';
@@ -133,5 +133,36 @@ test('revoking a key closes its open door at once, and its next knock opens noth
     }
   } finally {
     await pair.cleanup();
+  }
+});
+
+test('SPAMode = socket (no pcap for SPA): junk is dropped, a knock over IPv4 and IPv6 opens the door', { skip }, async () => {
+  const pair = await createPair('spso');
+  const w = workdir('spasock');
+  try {
+    await guardService(pair, PORT, 4);
+    await guardService(pair, PORT, 6);
+    writeConfig(w, pair.serverIf, guardedDoor('ssh', PORT, '\tspa = yes', 2), `\tSPAMode = socket\n\tSPAPort = ${SPA_PORT}`);
+    const key = await enrol(pair, w, 'alice');
+    const d = await startDaemon(pair, w);
+    try {
+      // junk of every length around the request bounds, then a stale-looking "KN" datagram
+      const js = `const d=require('node:dgram').createSocket('udp4');let n=0;const L=[0,1,50,105,106,150,186,187,300,1400];
+for(const l of L){const b=Buffer.alloc(l,0x41);if(l>2){b[0]=0x4b;b[1]=0x4e;}d.send(b,${SPA_PORT},process.argv[1],()=>{if(++n===L.length)d.close();});}`;
+      const j = await pair.run(pair.client, process.execPath, ['-e', js, pair.serverV4]);
+      assert.equal(j.code, 0, j.stderr);
+      for (const [fam, server] of [[4, pair.serverV4], [6, pair.serverV6]] as const) {
+        assert.equal(await probe(pair, server, PORT), false);
+        const k = await pair.run(pair.client, process.execPath, [bin('knock'), '--spa', '--key', key, `-${fam}`, server]);
+        assert.equal(k.code, 0, k.stderr);
+        assert.equal(await waitProbe(pair, server, PORT, true, 5000), true, `socket-mode SPA knock over IPv${fam} did not open the door\n${d.stderr().slice(-2000)}`);
+      }
+      assert.equal(d.child.exitCode, null, 'daemon still running');
+      const opens = auditRecords(w).filter((r) => r.event === 'door.open');
+      assert.deepEqual(opens.map((r) => r.ip), [pair.clientV4, pair.clientV6]);
+    } finally { await stopDaemon(d); }
+  } finally {
+    await pair.cleanup();
+    rmSync(w.dir, { recursive: true, force: true });
   }
 });

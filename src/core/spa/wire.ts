@@ -197,3 +197,12 @@ class RequestView implements DecodedRequest {
   get serverIp(): Ip { return (this.#server ??= ipAt(this.bytes, 58, this.#serverV6) as Ip); }
   get door(): string { return (this.#door ??= String.fromCharCode(...this.bytes.subarray(74, 74 + this.#doorLen))); }
 }
+
+/**
+ * The cheapest possible pre-check (length bounds and the "KN" magic): what the kernel BPF filter
+ * checks in pcap mode, for the UDP-socket mode, where Node offers no kernel-side filter. A
+ * datagram failing it would be rejected by decodeRequest as `malformed` anyway.
+ */
+export function looksLikeRequest(b: Uint8Array): boolean {
+  return b.length >= MIN_LEN && b.length <= MAX_LEN && b[0] === MAGIC0 && b[1] === MAGIC1;
+}

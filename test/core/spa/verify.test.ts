@@ -9,7 +9,7 @@ import { Keyring } from '../../../src/core/keys/keyring.js';
 import { mac1Key } from '../../../src/core/keys/id.js';
 import { ReplaySet } from '../../../src/core/spa/replay.js';
 import { defaultSigVerify, SpaVerifier, type SigVerify } from '../../../src/core/spa/verify.js';
-import { computeMac1, decodeRequest, encodeRequest, MAX_LEN, MIN_LEN, REPLAY_ID_END, REPLAY_ID_START } from '../../../src/core/spa/wire.js';
+import { computeMac1, decodeRequest, encodeRequest, looksLikeRequest, MAX_LEN, MIN_LEN, REPLAY_ID_END, REPLAY_ID_START } from '../../../src/core/spa/wire.js';
 import { ed25519Signer, hmacSigner } from '../../../src/core/spa/sign.js';
 import { vectorSetup, type SpaVectorFile } from '../../vectors/gen-spa.js';
 
@@ -245,4 +245,22 @@ test('notBeforeMs (last boot): a request signed before it is stale even inside t
   // without the option the same request is fresh
   const plain = new SpaVerifier(keyring, new ReplaySet(), ctx);
   assert.equal(plain.check(knock({ ts: NOW }), '203.0.113.5', NOW + 10).ok, true);
+});
+
+test('looksLikeRequest agrees with decodeRequest on everything it turns away', () => {
+  const rnd = prng(77);
+  const real = knock();
+  assert.equal(looksLikeRequest(real), true);
+  let turnedAway = 0;
+  for (let i = 0; i < 20000; i++) {
+    const b = i % 2 === 0 ? rnd.bytes(rnd.int(260)) : Uint8Array.from(real.subarray(0, rnd.int(real.length + 1)));
+    if (i % 3 === 0 && b.length > 1) { b[0] = 0x4b; b[1] = 0x4e; }
+    if (!looksLikeRequest(b)) {
+      turnedAway++;
+      const d = decodeRequest(b);
+      assert.equal(d.ok ? 'ok' : d.reason, 'malformed');
+    }
+  }
+  assert.ok(turnedAway > 10000, String(turnedAway));
+  for (const n of [MIN_LEN - 1, MAX_LEN + 1]) assert.equal(looksLikeRequest(new Uint8Array(n).fill(0x4b)), false);
 });
