@@ -91,6 +91,14 @@ export async function measureLatency(lab: Lab, distBench: string, s: LatencySpec
   const bad = out.runs.filter((r) => r.code !== 0).length;
   if (bad) notes.push(`${bad} client runs exited non-zero`);
   if (ds.length < opened.length) notes.push(`${opened.length - ds.length} runs without a captured knock or SYN-ACK`);
+  // A knock that opened nothing: did it reach the server's interface at all? tcpdump taps the
+  // server veth where the daemon's pcap does; a datagram missing there was dropped before any
+  // daemon could see it (veth backlog full under the flood), not rejected by the daemon.
+  const failed = out.runs.filter((r) => r.tOpen === null);
+  if (failed.length > 0) {
+    const unseen = failed.filter((r) => !ts.knocks.some((t) => t >= r.t0 - 5 && t <= r.t1 + s.openTimeoutMs)).length;
+    notes.push(`not opened: ${failed.length} (${unseen} of them never reached the server's interface: dropped in the kernel before any capture)`);
+  }
   if (s.flood && floodBg) notes.push(s.flood.describe(floodBg, floodS));
   if (!s.daemonBg.alive) notes.push(`daemon exited (code ${s.daemonBg.exitCode})`);
   if (notes.length) row.note = notes.join('; ');
