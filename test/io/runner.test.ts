@@ -243,3 +243,20 @@ test('close(): the runner exits; later commands still run', async () => {
   assert.equal(existsSync(`/proc/${pid}`) && !/\bZ\b/.test(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? ''), false, 'runner gone');
   assert.equal((await r.run('exit 2')).exitCode, 2);
 });
+
+test('a much-used runner is replaced by a fresh one when idle; no command notices', async () => {
+  const notices: string[] = [];
+  await withRunner({ recycleAfter: 5, onNotice: (m) => notices.push(m) }, async (r) => {
+    const pids = new Set<number>();
+    for (let i = 0; i < 17; i++) {
+      assert.equal((await r.run(`exit ${i % 4}`)).exitCode, i % 4, `command ${i}`);
+      if (r.pid !== undefined) pids.add(r.pid);
+    }
+    assert.ok(pids.size >= 3, `runners used: ${pids.size}`);
+    assert.equal(r.usingFallback, false, 'recycling is not dying');
+    // busy runners are not recycled under a command: 12 at once all complete
+    const res = await Promise.all(Array.from({ length: 12 }, (_, i) => r.run(`exit ${i % 3}`)));
+    res.forEach((x, i) => assert.equal(x.exitCode, i % 3));
+  });
+  assert.deepEqual(notices, []);
+});
