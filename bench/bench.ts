@@ -6,7 +6,7 @@
  *
  * Environment:
  *   BENCH_RUNS=N        knocks per latency measurement (default 20; BENCH_QUICK default 8)
- *   BENCH_QUICK=1       ~2-minute run: fewer runs, 50,000 memory hits, shorter micro-benchmarks
+ *   BENCH_QUICK=1       ~4-minute run: fewer runs, 50,000 memory hits, shorter micro-benchmarks
  *   BENCH_MEM_HITS=N    spoofed first-port hits for the memory test (default 200,000)
  *   BENCH_ONLY=a,b      subset of: knockd,fwknopd,ours,memory,flood,micro
  *   BENCH_BIN_DIR=D    directory holding our knockd/knock launchers (default <repo>/bin)
