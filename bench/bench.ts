@@ -318,7 +318,8 @@ function targets(): Verdict[] {
     const r = floods.find((x) => x.scenario === scenario && x.daemon === 'ours (pcap)');
     if (!r || r.n === 0) { out.push({ target: t, verdict: 'not measured', figures: r?.note ?? (ONLY.has('flood') && ONLY.has('ours') ? 'scenario did not run' : 'not run (BENCH_ONLY)') }); continue; }
     const ok = r.opened === r.n && r.n === RUNS && finite(r.daemonP90) && r.daemonP90 < 50;
-    out.push({ target: t, verdict: ok ? 'met' : 'not met', figures: `opened ${r.opened}/${r.n}, daemon-side p90 ${ms(r.daemonP90)} (median ${ms(r.daemonMed)})${/not opened: [^;]*/.exec(r.note ?? '')?.[0] ? `; ${/not opened: [^;]*/.exec(r.note ?? '')?.[0]}` : ''}` });
+    const lost = /not opened: [^;]*/.exec(r.note ?? '')?.[0];
+    out.push({ target: t, verdict: ok ? 'met' : 'not met', figures: `opened ${r.opened}/${r.n}, daemon-side p90 ${ms(r.daemonP90)} (median ${ms(r.daemonMed)})${lost ? `; ${lost}` : ''}` });
   }
   // 4. memory under spoofed first-port hits
   {

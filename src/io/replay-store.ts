@@ -3,8 +3,8 @@
  * "<hex64 replay id> <expiresAt ms>\n". `add` appends (write(2)) before it returns, so
  * a door is only opened after its request is burned; a replay after a daemon crash or restart is
  * rejected, and after an OS crash the boot-time rule covers records the kernel had not written.
- * The file is rewritten atomically (tmp + fsync + rename + dir fsync) with only the live records when it grows past twice the live set, so disk use is bounded
- * like memory (maxEntries records, default 100k; full → add returns false → fail closed).
+ * The file is rewritten atomically (tmp + fsync + rename + dir fsync) with only the live
+ * records when it grows past twice the live set, so disk use is bounded like memory (maxEntries records, default 100k; full → add returns false → fail closed).
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';

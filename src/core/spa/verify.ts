@@ -1,7 +1,7 @@
 /**
- * SPA verifier (PROTOCOL.md §5). Order: structure → key id → freshness → [ed25519: mac1 →
- * replay lookup → rate limits → signature | hmac: tag] → (authenticated) revoked/expired → replay lookup →
- * server address → source → key networks → door policy → ttl → replay record → grant.
+ * SPA verifier (PROTOCOL.md §5). Order: structure → key id → freshness (window, last boot) →
+ * [ed25519: mac1 → replay lookup → rate limits → signature | hmac: tag] → (authenticated)
+ * revoked/expired → replay lookup → server address → source → key networks → door policy → ttl → replay record → grant.
  *
  * Everything before "authenticated" is cheap and changes no state except token buckets
  * (which only a packet with a valid mac1 touches). `check` never throws. Pure apart from

@@ -132,8 +132,7 @@ export type DecodeResult = { ok: true; req: DecodedRequest } | { ok: false; reas
  * door charset → addresses. No cryptography, never throws.
  */
 export function decodeRequest(b: Uint8Array): DecodeResult {
-  if (!(b instanceof Uint8Array) || b.length < MIN_LEN || b.length > MAX_LEN) return { ok: false, reason: 'malformed' };
-  if (b[0] !== MAGIC0 || b[1] !== MAGIC1) return { ok: false, reason: 'malformed' };
+  if (!(b instanceof Uint8Array) || !looksLikeRequest(b)) return { ok: false, reason: 'malformed' };
   if (b[2] !== VERSION) return { ok: false, reason: 'bad-version' };
   const algByte = b[3];
   if (algByte !== ALG_ED25519 && algByte !== ALG_HMAC) return { ok: false, reason: 'malformed' };
