@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'ERR_CAPTURE'            // pcap could not be opened / filter rejected
   | 'ERR_STATE'              // state directory / journal problem
   | 'ERR_RESOLVE'            // host name could not be resolved
+  | 'ERR_RUNNING'            // another daemon already runs with this StateDir
   | 'ERR_INTERNAL';
 
 export class AppError extends Error {
@@ -47,6 +48,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'ERR_KEY_UNKNOWN':
     case 'ERR_KEYS_DIR': return 77;         // EX_NOPERM-ish: key material refused
     case 'ERR_RESOLVE': return 68;          // EX_NOHOST
+    case 'ERR_RUNNING': return 75;          // EX_TEMPFAIL
     default: return 1;
   }
 }
