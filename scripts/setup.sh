@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(libpcap-dev iptables nftables iproute2 knockd fwknop-server fwknop-client hping3 tcpdump procps util-linux libcap2-bin systemd)
+PKGS=(libpcap-dev iptables nftables iproute2 knockd fwknop-server fwknop-client hping3 tcpdump procps util-linux libcap2-bin systemd valgrind)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
