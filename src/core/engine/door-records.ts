@@ -13,7 +13,14 @@ export type CommandPlan =
   | { readonly kind: 'none' }
   | { readonly kind: 'refuse'; readonly reason: RefuseReason; readonly klog: string }
   | { readonly kind: 'once'; readonly start: string; readonly ports: string }
-  | { readonly kind: 'lease'; readonly start: string; readonly stop: string; readonly ports: string };
+  | { readonly kind: 'lease'; readonly start: string; readonly stop: string; readonly ports: string; readonly refresh: boolean };
+
+/**
+ * A start command that checks before it acts (`iptables -C … || iptables -I …`) is safe to run
+ * again on every grant, and doing so restores a rule removed from outside; a plain one would
+ * add a second rule, so an extension does not re-run it (knockd's behaviour).
+ */
+export const refreshable = (start: string): boolean => start.includes('||');
 
 /** Which commands a grant runs: knockd's `_6` selection and %IP% expansion (core/actions/command.ts). */
 export function planCommands(req: GrantRequest): CommandPlan {
@@ -25,7 +32,7 @@ export function planCommands(req: GrantRequest): CommandPlan {
   if (sel.stop === undefined) return { kind: 'once', start, ports };
   const stop = expandCommand(sel.stop, req.ip);
   if (stop === undefined) return { kind: 'refuse', reason: 'stop-too-long', klog: "error: parsed stop command has been truncated! --> won't execute start command" };
-  return { kind: 'lease', start, stop, ports };
+  return { kind: 'lease', start, stop, ports, refresh: refreshable(start) };
 }
 
 export type RefuseReason = 'lease-table-full' | 'open-rate' | 'start-too-long' | 'stop-too-long';

@@ -6,8 +6,8 @@
  * One slot per (door index, door, address): its commands run one at a time, so an open and a
  * close of the same rule never interleave (knockd #70). A slot holds at most one live lease
  * (waiting, opening, open) and the stop commands still owed for that rule.
- *  - grant: no stop command → run the start each time (knockd). Live lease → extend it (no
- *    second start). Otherwise journal a new lease and run the start; if a close of this rule
+ *  - grant: no stop command → run the start each time (knockd). Live lease → extend it (a
+ *    check-then-act start runs again, see refreshable()). Otherwise journal a new lease and run the start; if a close of this rule
  *    failed and awaits a retry, its stop runs once more first, and if it fails again the new
  *    lease supersedes it (same stop command, one stop closes both): a granted knock always
  *    results in an open door, never in "extending" a half-closed one.
@@ -28,7 +28,7 @@ export type { GrantRequest, DoorMachineOptions, LeaseView } from './slots.js';
 export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [1000, 2000, 5000, 10_000, 30_000, 60_000];
 
 type Op =
-  | { readonly kind: 'start'; readonly slot: Slot; readonly live: Live }
+  | { readonly kind: 'start' | 'refresh'; readonly slot: Slot; readonly live: Live }
   | { readonly kind: 'stop'; readonly slot: Slot; readonly owed: Owed }
   | { readonly kind: 'once'; readonly req: GrantRequest; readonly ports: string };
 
@@ -61,8 +61,7 @@ export class DoorMachine {
 
   /** Leases held (live and owed), commands in flight. */
   get size(): number { return this.#leases; }
-  get running(): number { return this.#ops.size; }
-  nextDeadline(): number | undefined { return this.#deadlines.peek(); }
+  get running(): number { return this.#ops.size; }  nextDeadline(): number | undefined { return this.#deadlines.peek(); }
 
   /** Nothing running, nothing starting, no stop due: what shutdown waits for. */
   settled(now: number): boolean {
@@ -98,6 +97,9 @@ export class DoorMachine {
       const expiresAt = Math.max(live.lease.expiresAt, now + ttlMs);
       live.lease = { ...live.lease, expiresAt };
       fx.push({ kind: 'journal', rec: { op: 'put', lease: live.lease } }, ...extendRecords(live, req));
+      if (live.state === 'open' && plan.refresh && slot.running === undefined) {
+        fx.push({ kind: 'run', op: this.#newOp({ kind: 'refresh', slot, live }), lane: req.lane, door: req.door.name, command: start });
+      }
       this.#schedule(slot);
       return fx;
     }
@@ -186,8 +188,9 @@ export class DoorMachine {
     this.#ops.delete(op);
     if (o.kind === 'once') { fx.push(...onceRecords(o.req, o.ports, r)); return fx; }
     o.slot.running = undefined;
-    if (o.kind === 'start') this.#startDone(o.slot, o.live, r, now, fx);
-    else this.#stopDone(o.slot, o.owed, r, now, fx);
+    if (o.kind === 'stop') this.#stopDone(o.slot, o.owed, r, now, fx);
+    else if (o.kind === 'start') this.#startDone(o.slot, o.live, r, now, fx);
+    else if (!ok(r)) fx.push(...commandFail(base(o.live.lease), 'start', r));   // a refresh failed: the lease stays
     this.#pump(o.slot, now, fx);
     return fx;
   }
