@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(libpcap-dev iptables nftables iproute2 knockd fwknop-server fwknop-client hping3 tcpdump procps util-linux libcap2-bin systemd)
+# openssh-server and coturn: the e2e tests start their own sshd / STUN server inside namespaces
+# they create; the packages' own services are never used.
+PKGS=(libpcap-dev iptables nftables iproute2 knockd fwknop-server fwknop-client hping3 tcpdump procps util-linux libcap2-bin systemd openssh-client openssh-server coturn)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
