@@ -79,7 +79,7 @@ export function spaRequest(a: ClientArgs, home = homedir()): SpaRequest {
     usage(`option '${a.force ? '--force' : a.type !== undefined ? '--type' : '--comment'}' only applies to --keygen`);
   }
   if (a.positionals.length > 1) usage(`--spa takes one <host> or profile and no ports (extra '${a.positionals[1]}')`);
-  const proxy = a.proxy !== undefined ? parseHostPort(a.proxy, '-W') : undefined;
+  let proxy = a.proxy !== undefined ? parseHostPort(a.proxy, '-W') : undefined;
   if (a.positionals.length === 0 && !proxy) usage('--spa needs a <host> or a profile name');
   if (proxy && a.wait !== undefined) usage('-W and --wait exclude each other');
   if (a.dryRun && (proxy || a.wait !== undefined)) usage(`--dry-run does not apply to ${proxy ? '-W' : '--wait'}`);
@@ -104,6 +104,8 @@ export function spaRequest(a: ClientArgs, home = homedir()): SpaRequest {
   const name = a.positionals[0] ?? (proxy as HostPort).host;
   const p: Profile | undefined = file ? findProfile(file, name) : undefined;
   const d = file?.defaults;
+  // `ProxyCommand knock -W %h:%p` without HostName: %h is the ssh alias, i.e. the profile name
+  if (proxy && p?.host && proxy.host === p.name) proxy = { host: p.host, port: proxy.port };
   const pick = <K extends keyof Profile>(k: K): Profile[K] | undefined => p?.[k] ?? d?.[k];
   const keyFromCfg = pick('key');
   const allow = allowIp ?? pick('allowIp');

@@ -1,7 +1,7 @@
 /**
  * Client profiles: the text of `~/.knock/config` (README "Client profiles"). Pure.
  *
- *   # comment lines start with '#'
+ *   # comment lines start with '#'; ' #' after a value starts a comment too
  *   [default]                 optional; its settings apply to every profile
  *   stun = stun.example.net:3478, 192.0.2.10
  *
@@ -83,7 +83,7 @@ export function parseProfiles(text: string, file: string): ProfileFile {
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const n = i + 1;
-    const l = (lines[i] as string).replace(/\r$/, '').trim();
+    const l = (lines[i] as string).replace(/\r$/, '').replace(/\s+#.*$/, '').trim();
     if (l === '' || l.startsWith('#')) continue;
     const sec = /^\[([^\]]*)\]$/.exec(l);
     if (sec) {

@@ -247,3 +247,24 @@ test('an unroutable server is reported as the system says (ENETUNREACH), not as 
     assert.doesNotMatch(r.stderr, /Received function/);
   } finally { rmSync(home, { recursive: true, force: true }); }
 });
+
+test('-W PROFILE:port (ssh alias without HostName) connects to the profile\'s host; verbose notes go to stderr only', async () => {
+  const home = makeHome();
+  const sink = await udpSink();
+  const srv = net.createServer((s) => { s.end('hi\n'); });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  try {
+    assert.equal((await knock(home, '--keygen')).code, 0);
+    writeFileSync(join(home, '.knock', 'config'), `[lab]\nhost = 127.0.0.1\nspa-port = ${sink.port}\n`, { mode: 0o600 });
+    const port = (srv.address() as net.AddressInfo).port;
+    const child = spawn(process.execPath, [bin('knock'), '-v', '-W', `lab:${port}`], { env: { ...process.env, HOME: home } });
+    let out = '', err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stdin.end();
+    assert.equal(await new Promise<number | null>((r) => child.on('exit', (c) => r(c))), 0, err);
+    assert.equal(out, 'hi\n', 'stdout carries only the connection');
+    assert.match(err, /profile \[lab\]: host 127\.0\.0\.1/);
+    assert.match(err, /connected to 127\.0\.0\.1:\d+ after \d+ ms/);
+  } finally { srv.close(); sink.sock.close(); rmSync(home, { recursive: true, force: true }); }
+});

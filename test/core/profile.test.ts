@@ -71,6 +71,12 @@ for (const [name, text, re, code] of bad) {
   });
 }
 
+test('profiles: a comment after a value', () => {
+  const f = parseProfiles('[a]   # the lab\nallow-ip = auto   # behind NAT\nhost = h\t# tab\n', 'cfg');
+  assert.equal(f.profiles.get('a')?.allowIp, 'auto');
+  assert.equal(f.profiles.get('a')?.host, 'h');
+});
+
 test('profiles: CRLF, comments and blank lines are fine; [__proto__] is just a name', () => {
   const f = parseProfiles('# c\r\n\r\n[__proto__]\r\nhost = h\r\n', 'cfg');
   assert.equal(f.profiles.get('__proto__')?.host, 'h');
