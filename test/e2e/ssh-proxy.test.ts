@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { e2eSkipReason } from '../helpers/root.js';
 import { createPair, runCmd, type NetnsPair } from '../helpers/netns.js';
@@ -43,7 +43,7 @@ async function enrol(w: Workdir): Promise<string> {
 const ssh = (pair: NetnsPair, s: TestSshd, args: string[], timeoutMs = 60000) =>
   pair.run(pair.client, 'env', [`HOME=${s.home}`, 'ssh', '-F', s.clientConfig, ...args], { timeoutMs });
 
-test('real OpenSSH through ProxyCommand knock: refused without a knock, `echo ok` in one try, scp 10 MB intact, a session outlives its door', { skip }, async () => {
+test('real OpenSSH through ProxyCommand knock: refused without a knock, `echo ok` in one try, scp 10 MB intact, a session outlives its door; --wait', { skip }, async () => {
   const pair = await createPair('ssh');
   const w = workdir('ssh');
   try {
@@ -92,6 +92,24 @@ test('real OpenSSH through ProxyCommand knock: refused without a knock, `echo ok
       writeFileSync(flag, '');
       assert.equal(await exited, 0, 'the session ended normally');
       assert.equal(out, 'start\nend\n', 'the session kept working after the door closed');
+
+      // 5. a knock that cannot open (a door this key may not use): ssh shows knock's one line
+      const cfg = readFileSync(s.clientConfig, 'utf8');
+      const common = cfg.slice(cfg.indexOf('Host plain')).split('\n').slice(2).join('\n');
+      appendFileSync(s.clientConfig, `Host bad\n    HostKeyAlias myserver\n    ProxyCommand ${process.execPath} ${bin('knock')} bad --timeout 2 -W %h:%p\n${common}`);
+      appendFileSync(join(s.home, '.knock', 'config'), `[bad]\nhost = ${pair.serverV4}\nkey = ${key}\ndoor = nosuch\n`);
+      const bad = await ssh(pair, s, ['bad', 'true']);
+      assert.equal(bad.code, 255);
+      const knockLines = bad.stderr.split('\n').filter((l) => l.startsWith('knock: '));
+      assert.equal(knockLines.length, 1, bad.stderr);
+      assert.match(knockLines[0] as string, /^knock: door did not open within 2 s: no connection to [\d.]+:2222 \(last error ECONNREFUSED: connection refused\) after a knock and a re-knock .*check that knockd runs on .* the door name/);
+
+      // 6. for scripts: `knock myserver --wait 2222 && ssh ...` (plain ssh, no ProxyCommand)
+      const wt = await pair.run(pair.client, 'env', [`HOME=${s.home}`, process.execPath, bin('knock'), 'myserver', '--wait', String(PORT)]);
+      assert.equal(wt.code, 0, wt.stderr);
+      const after = await ssh(pair, s, ['plain', 'echo ok']);
+      assert.equal(after.code, 0, after.stderr);
+      assert.equal(after.stdout, 'ok\n');
     } finally {
       await stopDaemon(d);
     }
