@@ -39,6 +39,7 @@ export function formatConfig(c: Config): string {
   opt('AuditLog', o.auditLog, 'not set');
   opt('CloseOnExit', o.closeOnExit ? 'yes' : 'no', '');
   opt('MaxAttempts', String(o.maxAttempts), '');
+  opt('ClassicOpenRate', String(o.classicOpenRate), '');
   for (const d of c.doors) {
     lines.push('', `[${d.name}]`);
     const kv = (k: string, v: string | undefined, unsetNote = 'not set'): void => {

@@ -54,6 +54,7 @@ export interface Options {
   readonly auditLog?: string;               // AuditLog path
   readonly closeOnExit: boolean;            // CloseOnExit, default yes (knockd leaves doors open)
   readonly maxAttempts: number;             // MaxAttempts, default 65536: cap on in-progress sequence attempts
+  readonly classicOpenRate: number;         // ClassicOpenRate, default 5: new classic opens per second per door (burst 4x)
 }
 
 export interface Config {
@@ -72,4 +73,5 @@ export const DEFAULT_KEYS_DIR = '/etc/knockd/keys';
 export const DEFAULT_STATE_DIR = '/var/lib/knockd';
 export const DEFAULT_SPA_WINDOW = 60;
 export const DEFAULT_MAX_ATTEMPTS = 65536;
+export const DEFAULT_CLASSIC_OPEN_RATE = 5;
 export const MAX_SEQUENCE = 32;

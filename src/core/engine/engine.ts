@@ -38,13 +38,12 @@ export interface EngineSetup {
 
 export interface EngineOptions {
   readonly machine?: DoorMachineOptions;
-  /** Per classic door: new opens allowed (burst, refill per second). Default 20, 5/s. */
-  readonly classicRate?: BucketSpec;
   /** -l: look up knockers' names for the log. */
   readonly lookup?: boolean;
 }
 
-export const DEFAULT_CLASSIC_RATE: BucketSpec = { burst: 20, perSecond: 5 };
+/** Per classic door: new opens allowed per second (ClassicOpenRate), with a burst of four seconds' worth. */
+export const classicRate = (c: Config): BucketSpec => ({ burst: 4 * c.options.classicOpenRate, perSecond: c.options.classicOpenRate });
 const MAX_NAMES = 1024;
 
 /** The libpcap filter for a setup (pure; the daemon applies it before swapping). */
@@ -59,7 +58,7 @@ export class Engine {
   #matcher: SequenceMatcher;
   #spaAlsoKnock = false;
   readonly #machine: DoorMachine;
-  readonly #budgets: KeyedBuckets;
+  #budgets: KeyedBuckets;
   readonly #rejects = new RejectCounter();
   readonly #names = new Map<string, string>();
   readonly #lookup: boolean;
@@ -72,7 +71,7 @@ export class Engine {
     this.#doors = [...s.config.doors];
     this.#matcher = this.#newMatcher();
     this.#machine = new DoorMachine(o.machine);
-    this.#budgets = new KeyedBuckets(o.classicRate ?? DEFAULT_CLASSIC_RATE, 4096);
+    this.#budgets = new KeyedBuckets(classicRate(s.config), 4096);
     this.#lookup = o.lookup ?? false;
     this.#refresh();
   }
@@ -145,6 +144,7 @@ export class Engine {
 
   /** Swap in a prepared configuration (the daemon applied `filterFor(s)` already). Attempts in progress restart. */
   reload(s: EngineSetup): Effect[] {
+    if (s.config.options.classicOpenRate !== this.#s.config.options.classicOpenRate) this.#budgets = new KeyedBuckets(classicRate(s.config), 4096);
     this.#s = s;
     this.#doors = [...s.config.doors];
     this.#matcher = this.#newMatcher();
