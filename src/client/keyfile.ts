@@ -3,10 +3,11 @@
  * `knock --keygen [--comment C]` and `knock --pubkey` (print the public line again).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
-import { AppError } from '../core/errors.js';
+import { AppError, isAppError } from '../core/errors.js';
+import { writeFileAtomic } from '../io/safe-file.js';
 import { clientKeyFromSecret, clientKeyFromSeed, formatClientKey, formatPublicLine, parseClientKey, PUBLIC_PREFIX, type ClientKey } from '../core/keys/client.js';
 
 export const defaultKeyPath = (home = homedir()): string => join(home, '.knock', 'key');
@@ -49,24 +50,15 @@ export function readClientKeyFile(path: string): { key: ClientKey; comment?: str
 }
 
 /**
- * Write `text` to `path` with `mode` atomically. Without `overwrite`, an existing file is
- * refused (ERR_KEY_EXISTS) — link(2) of a fully written temporary file fails with EEXIST.
+ * Write `text` to `path` with `mode` atomically (io/safe-file.ts: O_EXCL|O_NOFOLLOW temporary,
+ * fsync, rename). Without `overwrite`, an existing file is refused (ERR_KEY_EXISTS).
  */
 export function writeSecretFile(path: string, text: string, opts: { overwrite?: boolean; mode?: number } = {}): void {
-  const mode = opts.mode ?? 0o600;
-  const tmp = join(dirname(path), `.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'wx', mode);
-  try { writeSync(fd, text); fsyncSync(fd); } finally { closeSync(fd); }
   try {
-    if (opts.overwrite) renameSync(tmp, path);
-    else {
-      try { linkSync(tmp, path); } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new AppError('ERR_KEY_EXISTS', `'${path}' already exists; refusing to overwrite it (use --force to replace the key)`);
-        throw e;
-      }
-    }
-  } finally {
-    if (existsSync(tmp)) unlinkSync(tmp);
+    writeFileAtomic(path, text, { code: 'ERR_KEY_FILE', mode: opts.mode ?? 0o600, createOnly: !opts.overwrite, existsCode: 'ERR_KEY_EXISTS' });
+  } catch (e) {
+    if (isAppError(e) && e.code === 'ERR_KEY_EXISTS') throw new AppError('ERR_KEY_EXISTS', `${e.message} (use --force to replace the key)`, { cause: e });
+    throw e;
   }
 }
 
