@@ -131,6 +131,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     const onStop = (sig: string) => (): void => {
       void d.stop(sig).then((code) => {
         process.off('SIGHUP', onHup);
+        process.off('SIGUSR2', onUsr2);
         sockets.close();
         clearInterval(keepAlive);
         if (wrotePid) { try { if (readFileSync(pidFile, 'utf8').trim() === String(process.pid)) unlinkSync(pidFile); } catch { /* gone */ } }
@@ -138,6 +139,12 @@ export async function runDaemon(o: RunOptions): Promise<number> {
         resolve(code);
       }, (e: unknown) => { o.err(`knockd: error during shutdown: ${String(e)}\n`); lock.release(); resolve(1); });
     };
+    // SIGUSR2: one log line with the process's memory (soak and leak hunting; no other effect)
+    const onUsr2 = (): void => {
+      const m = process.memoryUsage();
+      o.err(`${JSON.stringify({ msg: 'memory usage', rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers })}\n`);
+    };
+    process.on('SIGUSR2', onUsr2);
     process.on('SIGHUP', onHup);
     process.once('SIGTERM', onStop('SIGTERM'));
     process.once('SIGINT', onStop('SIGINT'));

@@ -33,8 +33,8 @@ ${doors}
 
 export interface RunningDaemon { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> }
 
-export async function startDaemon(pair: NetnsPair, w: Workdir, extraArgs: string[] = [], timeoutMs = 15000): Promise<RunningDaemon> {
-  const child = pair.spawn(pair.server, process.execPath, [bin('knockd'), '-c', w.conf, '-v', ...extraArgs]);
+export async function startDaemon(pair: NetnsPair, w: Workdir, extraArgs: string[] = [], timeoutMs = 15000, nodeArgs: string[] = []): Promise<RunningDaemon> {
+  const child = pair.spawn(pair.server, process.execPath, [...nodeArgs, bin('knockd'), '-c', w.conf, '-v', ...extraArgs]);
   let out = '', err = '';
   child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
