@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'ERR_CAPTURE'            // pcap could not be opened / filter rejected
   | 'ERR_STATE'              // state directory / journal problem
   | 'ERR_RESOLVE'            // host name could not be resolved
+  | 'ERR_NFT'                // nftables missing, or a configured table/set missing or of the wrong type
   | 'ERR_INTERNAL';
 
 export class AppError extends Error {

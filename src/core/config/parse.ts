@@ -11,6 +11,7 @@ import type { ErrorCode } from '../errors.js';
 import { parseIp } from '../ip.js';
 import { cTrim, cUpper, knockdSequence } from './catoi.js';
 import { parseSequence, formatSequence } from './sequence.js';
+import { checkNftDoor, nftDoorKey, type NftBuilder, type NftKey } from './nft.js';
 import type { Config, Door, FlagName, Hit, Options } from './types.js';
 import { utf8Length } from '../utf8.js';
 export { utf8Length };
@@ -43,7 +44,7 @@ const OPTION_KEYS = new Set([
 const DOOR_KEYS = new Set([
   'SEQUENCE', 'ONE_TIME_SEQUENCES', 'SEQ_TIMEOUT', 'TIMEOUT', 'TCPFLAGS',
   'START_COMMAND', 'COMMAND', 'START_COMMAND_6', 'COMMAND_6', 'STOP_COMMAND', 'STOP_COMMAND_6',
-  'CMD_TIMEOUT', 'TARGET', 'SPA', 'PORTS',
+  'CMD_TIMEOUT', 'TARGET', 'SPA', 'PORTS', 'NFT_SET', 'NFT_SET_6', 'NFT_ELEMENT',
 ]);
 const FLAG_TOKENS: Readonly<Record<string, readonly [FlagName, boolean]>> = {
   FIN: ['fin', true], '!FIN': ['fin', false], SYN: ['syn', true], '!SYN': ['syn', false],
@@ -66,6 +67,7 @@ interface DoorBuilder {
   target?: string;
   spa: boolean;
   ports?: Hit[];
+  nft?: NftBuilder;
 }
 
 interface OptionsBuilder {
@@ -255,7 +257,7 @@ export function parseConfig(text: string, file: string, env: ParseEnv): Config {
     if (!DOOR_KEYS.has(key)) {
       fail('ERR_CONFIG_SYNTAX', w, 'unknown key in a door section',
         OPTION_KEYS.has(key) ? `${keyText} belongs in [options]` :
-          'known: Sequence, One_Time_Sequences, Seq_Timeout, TCPFlags, Start_Command, Start_Command_6, Stop_Command, Stop_Command_6, Cmd_Timeout, Target, spa, ports');
+          'known: Sequence, One_Time_Sequences, Seq_Timeout, TCPFlags, Start_Command, Start_Command_6, Stop_Command, Stop_Command_6, Cmd_Timeout, Target, spa, ports, nft_set, nft_set_6, nft_element');
     }
     switch (key) {
       case 'SEQUENCE': {
@@ -312,11 +314,17 @@ export function parseConfig(text: string, file: string, env: ParseEnv): Config {
         break;
       }
       case 'SPA': door.spa = yesNo(); break;
+      case 'NFT_SET': case 'NFT_SET_6': case 'NFT_ELEMENT': {
+        const p = nftDoorKey(door.nft ??= { element: 'addr' }, key as NftKey, value);
+        if (p) fail('ERR_CONFIG_VALUE', w, p.error, p.hint);
+        break;
+      }
     }
   }
 
   // ---- whole-door checks (in file order, first problem wins) ----
   const spaNames = new Map<string, number>();
+  const nftSets = new Map<string, { door: string; line: number }>();
   for (const d of doors) {
     const w: Where = { line: d.line, section: d.name };
     if (d.sequence.length === 0 && !d.spa) {
@@ -331,6 +339,8 @@ export function parseConfig(text: string, file: string, env: ParseEnv): Config {
       if (prev !== undefined) fail('ERR_CONFIG_DOOR', w, `a second SPA door named '${d.name}' (first at line ${prev})`, 'SPA door names must be unique');
       spaNames.set(d.name, d.line);
     }
+    const nftProblem = checkNftDoor(d, nftSets);
+    if (nftProblem) fail('ERR_CONFIG_DOOR', w, nftProblem.error, nftProblem.hint);
   }
 
   const options: Options = { ...opts, spaAddresses: [...opts.spaAddresses] };
