@@ -5,6 +5,7 @@
  *   knockd [-c FILE] keys add|list|show|revoke ...
  *   knockd [-c FILE] audit [filters]   who opened which door
  *   knockd [-c FILE] status            doors open right now
+ *   knockd firewall --print nft [-c FILE]   nftables ruleset for the nft doors
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { Command, CommanderError } from 'commander';
 import { AppError, exitCodeFor, isAppError } from '../core/errors.js';
 import { VERSION } from '../version.js';
 
-const SUBCOMMANDS = new Set(['keys', 'audit', 'status']);
+const SUBCOMMANDS = new Set(['keys', 'audit', 'status', 'firewall']);
 const TAKES_VALUE = new Set(['-i', '--interface', '-c', '--config', '-p', '--pidfile', '-g', '--logfile']);
 export const DEFAULT_CONFIG = '/etc/knockd.conf';
 
@@ -48,7 +49,8 @@ function program(io: Io): Command {
 admin commands:
   knockd [-c FILE] keys add|list|show|revoke ...   manage enrolled SPA keys (KeysDir)
   knockd [-c FILE] audit [--since T] [--until T] [--key K] [--door D] [--ip IP] [--json]
-  knockd [-c FILE] status [--json]                 doors open right now`)
+  knockd [-c FILE] status [--json]                 doors open right now
+  knockd firewall --print nft [-c FILE]            nftables ruleset for the nft doors (for nft -f)`)
     .allowExcessArguments(true)
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
@@ -73,6 +75,7 @@ export async function knockdMain(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   try {
+    if (sub === 'firewall') return await (await import('./firewall.js')).firewallMain(rest, { configPath: opts.config, ...io });
     if (sub) return await runSubcommand(sub, rest, opts.config, io);
     if (opts.check) {
       const { loadConfig } = await import('../io/read-config.js');
