@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NftChannel, batchProblem, type NftChannelEvent, type NftChannelOptions } from '../../src/io/nft.js';
@@ -190,4 +190,22 @@ test('close: batches already accepted finish, later ones are refused, nft exits'
   const pid = ch.stats.pid as number;
   assert.throws(() => process.kill(pid, 0), /ESRCH/);
   rmSync(f.dir, { recursive: true, force: true });
+});
+
+test('the default command is `nft` looked up in PATH', async () => {
+  const f = fx();
+  const bin = join(f.dir, 'bin');
+  mkdirSync(bin);
+  symlinkSync(FAKE, join(bin, 'nft'));
+  const saved = process.env['PATH'];
+  process.env['PATH'] = `${bin}:${saved ?? ''}`;
+  try {
+    const { command: _unused, ...o } = f.opts();
+    await withChannel(f, o, async (ch) => {
+      assert.deepEqual(await ch.apply(open4('192.0.2.30')), { ok: true });
+      assert.equal(f.logLines()[0]?.pid, ch.stats.pid, 'the fake on PATH answered');
+    });
+  } finally {
+    process.env['PATH'] = saved;
+  }
 });
