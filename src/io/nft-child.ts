@@ -21,6 +21,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { AppError } from '../core/errors.js';
 
 export type ChildAnswer =
   | { ok: true; lines: string[]; truncated: boolean }
@@ -167,4 +170,33 @@ export class NftChild {
     if (overflow || head.bytes > head.maxBytes) head.truncated = true;
     else head.lines.push(text);
   }
+}
+
+/** The nft command with its first word resolved in PATH; AppError('ERR_NFT') when it is not there. */
+export function resolveCommand(cmd: readonly string[]): string[] {
+  const [first, ...rest] = cmd;
+  if (!first) throw new AppError('ERR_NFT', 'empty nft command');
+  const ok = (p: string): boolean => { try { accessSync(p, constants.X_OK); return true; } catch { return false; } };
+  if (first.includes('/')) {
+    if (!ok(first)) throw new AppError('ERR_NFT', `${first}: not an executable file (install nftables)`);
+    return [first, ...rest];
+  }
+  const path = process.env['PATH'] ?? '';
+  for (const dir of path.split(delimiter)) {
+    if (dir && ok(join(dir, first))) return [join(dir, first), ...rest];
+  }
+  throw new AppError('ERR_NFT', `${first} not found in PATH (${path}); install nftables`);
+}
+
+/**
+ * A marker alone: nft must answer it with nothing but the marker's own error. Anything else
+ * (a prompt, a banner) would be read as the output of every batch, so such an nft is refused.
+ */
+export async function handshake(c: NftChild): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const a = await c.send(undefined, 64 * 1024);
+  if (!a.ok) return a;
+  const extra = a.lines.filter((l) => l.trim() !== '');
+  if (extra.length === 0) return { ok: true };
+  c.kill('unexpected output');
+  return { ok: false, reason: `unexpected output from nft: ${JSON.stringify(extra.join(' | ').slice(0, 200))}` };
 }

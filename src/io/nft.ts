@@ -23,13 +23,11 @@
  *   so order is kept and no batch waits for a start-up.
  * - Nothing here throws after open(); apply() and list() always resolve.
  */
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { AppError } from '../core/errors.js';
 import type { NftSetRef } from '../core/config/types.js';
 import { nftListLine, setText, setTypeText, type NftTarget } from '../core/firewall/nft.js';
 import { parseNftListJson, type NftListedElement, type NftListedSet } from '../core/firewall/nft-list.js';
-import { NftChild, type ChildAnswer } from './nft-child.js';
+import { NftChild, handshake, resolveCommand, type ChildAnswer } from './nft-child.js';
 
 export interface NftChannelOptions {
   /** The nft command; default ['nft'] looked up in PATH. Tests: ['ip', 'netns', 'exec', NS, 'nft']. */
@@ -75,21 +73,6 @@ export function batchProblem(lines: readonly string[], maxBytes: number): string
   return bytes > maxBytes ? `batch of ${bytes} bytes, at most ${maxBytes}` : undefined;
 }
 
-function resolveCommand(cmd: readonly string[]): string[] {
-  const [first, ...rest] = cmd;
-  if (!first) throw new AppError('ERR_NFT', 'empty nft command');
-  const ok = (p: string): boolean => { try { accessSync(p, constants.X_OK); return true; } catch { return false; } };
-  if (first.includes('/')) {
-    if (!ok(first)) throw new AppError('ERR_NFT', `${first}: not an executable file (install nftables)`);
-    return [first, ...rest];
-  }
-  const path = process.env['PATH'] ?? '';
-  for (const dir of path.split(delimiter)) {
-    if (dir && ok(join(dir, first))) return [join(dir, first), ...rest];
-  }
-  throw new AppError('ERR_NFT', `${first} not found in PATH (${path}); install nftables`);
-}
-
 export class NftChannel {
   readonly #argv: string[];
   readonly #o: Required<Omit<NftChannelOptions, 'command' | 'targets' | 'onEvent' | 'env'>>;
@@ -123,8 +106,8 @@ export class NftChannel {
   static async open(opts: NftChannelOptions = {}): Promise<NftChannel> {
     const ch = new NftChannel(resolveCommand(opts.command ?? ['nft']), opts);
     const first = ch.#spawn();
-    const hello = await first.send(undefined, 64 * 1024);
-    if (!hello.ok) throw new AppError('ERR_NFT', `nft -i did not start: ${hello.reason}`);
+    const hello = await handshake(first);
+    if (!hello.ok) throw new AppError('ERR_NFT', `nft -i did not start: ${hello.reason} (the nft channel needs nft's interactive mode, nft -j -i)`);
     ch.#adopt(first);
     for (const t of opts.targets ?? []) {
       const r = await ch.list(t.set);
@@ -232,7 +215,7 @@ export class NftChannel {
   #recycle(old: NftChild): void {
     const spare = this.#spawn();
     this.#spare = spare;
-    void spare.send(undefined, 64 * 1024).then((a) => {
+    void handshake(spare).then((a) => {
       if (this.#spare !== spare) return;
       if (!a.ok || this.#closed || this.#child !== old) {
         this.#spare = undefined;
@@ -273,7 +256,7 @@ export class NftChannel {
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;
       const c = this.#spawn();
-      void c.send(undefined, 64 * 1024).then((a) => {
+      void handshake(c).then((a) => {
         if (this.#closed) { void c.end(); return; }
         if (!a.ok) {
           this.#emit({ kind: 'restart-failed', reason: a.reason, retryMs: this.#backoff });

@@ -41,7 +41,7 @@ async function withChannel(f: Fx, o: NftChannelOptions, fn: (ch: NftChannel) => 
   try { await fn(ch); } finally { await ch.close(); rmSync(f.dir, { recursive: true, force: true }); }
 }
 
-test('open: nft missing, a set missing, without flags timeout, of the wrong type -> ERR_NFT naming the set', async () => {
+test('open: nft missing, a set missing, without flags timeout, of the wrong type, unexpected output -> ERR_NFT', async () => {
   const f = fx();
   const cases: Array<[NftChannelOptions, RegExp]> = [
     [{ ...f.opts(), command: ['/nonexistent/nft'] }, /\/nonexistent\/nft: not an executable file \(install nftables\)/],
@@ -53,6 +53,8 @@ test('open: nft missing, a set missing, without flags timeout, of the wrong type
   for (const [o, re] of cases) {
     await assert.rejects(NftChannel.open(o), (e) => isAppError(e) && e.code === 'ERR_NFT' && re.test(e.message), String(re));
   }
+  await assert.rejects(NftChannel.open(f.opts({ FAKE_NFT_BANNER: 'nft> hello' })),
+    (e) => isAppError(e) && e.code === 'ERR_NFT' && /^nft -i did not start: unexpected output from nft: "nft> hello"/.test(e.message), 'a banner would be read as every batch\'s output');
   const ok = await NftChannel.open(f.opts({}, { targets: [T4, TP] }));
   await ok.close();
   rmSync(f.dir, { recursive: true, force: true });
