@@ -5,6 +5,7 @@
  *   knockd [-c FILE] keys add|list|show|revoke ...
  *   knockd [-c FILE] audit [filters]   who opened which door
  *   knockd [-c FILE] status            doors open right now
+ *   knockd firewall --print nft [-c FILE]   nftables ruleset for the nft doors
  *   knockd help [COMMAND]
  *
  * A word that is not a command is an error with a suggestion, never a daemon start; `--help`
@@ -19,7 +20,7 @@ import type { Config } from '../core/config/types.js';
 import { VERSION } from '../version.js';
 import { suggest } from './suggest.js';
 
-export const SUBCOMMANDS = ['keys', 'audit', 'status'] as const;
+export const SUBCOMMANDS = ['keys', 'audit', 'status', 'firewall'] as const;
 type Sub = typeof SUBCOMMANDS[number];
 const TAKES_VALUE = new Set(['-i', '--interface', '-c', '--config', '-p', '--pidfile', '-g', '--logfile']);
 export const DEFAULT_CONFIG = '/etc/knockd.conf';
@@ -58,6 +59,7 @@ commands (each has --help):
   knockd [-c FILE] keys add|list|show|revoke ...   manage enrolled SPA keys (KeysDir)
   knockd [-c FILE] audit [--since T] [--until T] [--key K] [--door D] [--ip IP] [--json]
   knockd [-c FILE] status [--json]                 doors open right now, stop commands owed
+  knockd firewall --print nft [-c FILE]            nftables ruleset for the nft doors (for nft -f)
   knockd help [COMMAND]`)
     .allowExcessArguments(false)
     .exitOverride()
@@ -151,6 +153,8 @@ async function configFor(path: string, helpOnly: boolean): Promise<Config> {
 }
 
 async function runSubcommand(sub: Sub, rest: string[], configPath: string, io: Io): Promise<number> {
+  // reads its own config (it also accepts -c after the subcommand)
+  if (sub === 'firewall') return (await import('./firewall.js')).firewallMain(rest, { configPath, ...io });
   const config = await configFor(configPath, wantsHelp(rest));
   const now = () => Date.now();
   switch (sub) {
@@ -170,6 +174,8 @@ async function runSubcommand(sub: Sub, rest: string[], configPath: string, io: I
       const { statusMain } = await import('./status.js');
       return statusMain(rest, { stateDir: config.options.stateDir, out: io.out, err: io.err, now });
     }
+    default:
+      throw new AppError('ERR_INTERNAL', `unhandled command ${sub}`);
   }
 }
 

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'ERR_RUNNING'            // another daemon already runs with this StateDir
   | 'ERR_NETWORK'            // client: a network operation failed (errno text in the message)
   | 'ERR_NOT_OPEN'           // client: the knocked port did not accept within the time bound
+  | 'ERR_NFT'                // nftables missing, or a configured table/set missing or of the wrong type
   | 'ERR_INTERNAL';
 
 export class AppError extends Error {

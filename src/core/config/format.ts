@@ -7,6 +7,7 @@
  */
 import type { Config, Door, FlagName } from './types.js';
 import { formatSequence } from './sequence.js';
+import { formatNftSetRef } from './nft.js';
 
 const FLAG_ORDER: readonly FlagName[] = ['fin', 'syn', 'rst', 'psh', 'ack', 'urg'];
 
@@ -58,6 +59,11 @@ export function formatConfig(c: Config): string {
     kv('target', d.target, 'not set (local addresses)');
     kv('spa', d.spa ? 'yes' : 'no');
     kv('ports', d.ports ? formatSequence(d.ports) : undefined);
+    if (d.nft) {
+      kv('nft_set', d.nft.set4 && formatNftSetRef(d.nft.set4), 'not set (IPv4 knocks add no element)');
+      kv('nft_set_6', d.nft.set6 && formatNftSetRef(d.nft.set6), 'not set (IPv6 knocks add no element)');
+      kv('nft_element', d.nft.element);
+    }
   }
   return lines.join('\n') + '\n';
 }
