@@ -88,7 +88,8 @@ export interface DaemonPorts {
   openAudit(path: string | undefined): AuditPort;
   openKnockdLog(logFile: string | undefined): KnockdLogPort;
   logger: LoggerPort;
-  loadKeys(dir: string): LoadedKeys;
+  /** Returns `prev` itself when the directory's revision is unchanged. */
+  loadKeys(dir: string, prev?: LoadedKeys): LoadedKeys;
   /** Call `onChange` when the key directory changes; returns a stop function. */
   watchKeys?(dir: string, onChange: () => void): () => void;
   writeAck(stateDir: string, ack: KeyringAck): void;

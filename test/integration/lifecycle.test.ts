@@ -150,3 +150,21 @@ test('one-time sequences through the daemon: each line opens once, then the door
     assert.match(readFileSync(ots, 'latin1'), /^#7000,8000\n#7001,8001\n$/);
   } finally { await r.cleanup(); }
 });
+
+test('keys change on SIGHUP: a revoked key is applied by reload(); an unchanged directory rebuilds nothing', () => withRig(async (r) => {
+  const first = r.d.engine.setup.keyring;
+  assert.equal(r.d.reload(), true);
+  assert.equal(r.d.engine.setup.keyring, first, 'same revision: the same keyring object');
+  r.knock(C);
+  await r.time.advance(0);
+  assert.equal(r.fw.count(`ssh-${C}`), 1);
+  const f = join(r.keys, 'alice.key');
+  writeFileSync(f, `${readFileSync(f, 'utf8')}revoked = 2020-01-01T00:00:00.000Z\n`);
+  assert.equal(r.d.reload(), true);
+  await r.time.advance(0);
+  assert.notEqual(r.d.engine.setup.keyring, first);
+  assert.equal(r.fw.count(`ssh-${C}`), 0, 'the revoked key\'s door closed');
+  r.knock(C);
+  await r.time.advance(0);
+  assert.equal(r.records('knock.reject').at(-1)?.reason, 'revoked');
+}));

@@ -63,11 +63,14 @@ export class Engine {
   readonly #names = new Map<string, string>();
   readonly #lookup: boolean;
   #stopping = false;
+  /** The keyring the verifier holds (it was built with the setup's). */
+  #verifierKeys: Keyring | undefined;
   /** Bugs caught at the verifier boundary (never silently turned into rejects). */
   internalErrors = 0;
 
   constructor(s: EngineSetup, o: EngineOptions = {}) {
     this.#s = s;
+    this.#verifierKeys = s.keyring;
     this.#doors = [...s.config.doors];
     this.#matcher = this.#newMatcher();
     this.#machine = new DoorMachine(o.machine);
@@ -154,7 +157,8 @@ export class Engine {
 
   /** A new keyring: takes effect for the next packet; doors of keys now gone, revoked or expired close. */
   keys(keyring: Keyring, now: number): Effect[] {
-    this.#s.verifier?.setKeyring(keyring);
+    // the same object means nothing changed on disk: no key objects are rebuilt
+    if (keyring !== this.#verifierKeys) { this.#s.verifier?.setKeyring(keyring); this.#verifierKeys = keyring; }
     this.#s = { ...this.#s, keyring };
     const dead = (name: string): boolean => {
       const r = keyring.byName(name);
