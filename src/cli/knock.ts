@@ -52,9 +52,9 @@ export const USAGE =
 /** Printed after USAGE for an explicit -h/--help only, so error output stays byte-identical to knock 0.8. */
 export const REPEAT_USAGE =
   'knockd-ts extension:\n' +
-  '  -r, --repeat <n>     send every hit <n> times in a row (1-100, default 1): a hit lost\n' +
-  '                       under load is covered by its copies (knockd-ts ignores the copies;\n' +
-  '                       knockd 0.8 would reset the sequence, do not use it there)\n' +
+  '  -r, --repeat <n>     send every hit <n> times (1-100, default 1), with -d <t> ms after\n' +
+  '                       each copy: a hit lost under load is covered by its copies\n' +
+  '                       (knockd-ts ignores the copies; knockd 0.8 would reset the sequence)\n' +
   '\n';
 
 export const SPA_USAGE =
@@ -272,11 +272,11 @@ export async function knockMain(argv: string[], io: KnockIo): Promise<number> {
       return 1;
     }
     if (verbose) io.out(`hitting ${proto} ${r.address}:${service}\n`);
-    for (let k = 0; k < copies; k++) {
+    for (let k = 0; k < copies; k++) {   // copies spaced like hits: a burst would share one loss window
       if (proto === 'udp') await deps.udpHit(r.address, r.family, r.port);
       else await deps.tcpHit(r.address, r.family, r.port);
+      if (sleepMs > 0) await deps.sleep(sleepMs);
     }
-    if (sleepMs > 0) await deps.sleep(sleepMs);
   }
   return 0;
 }

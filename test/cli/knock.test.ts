@@ -86,10 +86,10 @@ const table: { name: string; argv: string[]; code: number; hits?: string[]; out?
   { name: '--keygen with host', argv: ['--keygen', V4], code: 64, err: /takes no host/ },
   { name: '--keygen bad type', argv: ['--keygen', '--type', 'rsa'], code: 64, err: /--type must be ed25519 or hmac/ },
   { name: '--spa and --keygen', argv: ['--spa', '--keygen'], code: 64, err: /exclude each other/ },
-  // -r / --repeat (knockd-ts extension): every hit N times in a row, the delay once per hit
+  // -r / --repeat (knockd-ts extension): every hit N times in a row, -d after every copy
   { name: '-r 3 sends every hit three times, in order', argv: ['-r', '3', V4, '7000', '8000:udp'], code: 0, out: '', err: '',
     hits: [`tcp ${V4} v4 7000`, `tcp ${V4} v4 7000`, `tcp ${V4} v4 7000`, `udp ${V4} v4 8000`, `udp ${V4} v4 8000`, `udp ${V4} v4 8000`] },
-  { name: '--repeat=2 with -d: delay once per hit', argv: ['--repeat=2', '-d', '10', V4, '1', '2'], code: 0, sleeps: [10, 10],
+  { name: '--repeat=2 with -d: the delay after every copy', argv: ['--repeat=2', '-d', '10', V4, '1', '2'], code: 0, sleeps: [10, 10, 10, 10],
     hits: [`tcp ${V4} v4 1`, `tcp ${V4} v4 1`, `tcp ${V4} v4 2`, `tcp ${V4} v4 2`] },
   { name: '-r2 attached, --rep abbreviation, last wins', argv: ['-r2', '--rep', '1', V4, '1'], code: 0, hits: [`tcp ${V4} v4 1`] },
   { name: '-r 1 is the default', argv: ['-r', '1', V4, '1', '2'], code: 0, hits: [`tcp ${V4} v4 1`, `tcp ${V4} v4 2`] },
