@@ -6,6 +6,12 @@
  *    (knockd opens non-promiscuous; cap has no switch) + pcap_set_buffer_size(bufSize) + timeout
  *    1000 ms + **immediate mode** on Linux (packets are delivered at once, not in 1 s batches) +
  *    non-blocking; the filter is compiled with optimize=1 and the interface's netmask.
+ *  - ring geometry that follows (seen with `ss -0 -e` on a veth): immediate mode makes libpcap use
+ *    TPACKET_V2, whose ring has fixed-size frames sized for the snaplen; on an interface with
+ *    segmentation/receive offloads on (veth, most NICs) that is 65,616 bytes a frame, so a 16 MiB
+ *    buffer holds only 256 frames whatever their size (~1 ms of a 300 kpps SYN flood). Without
+ *    offloads a frame is MTU-sized. cap exposes neither snaplen nor TPACKET_V3 (knockd 0.8 gets
+ *    V3: small frames packed into blocks), so bufSize is the only knob.
  *  - every packet is memcpy'd into the ONE Buffer given to open() and announced as
  *    emit('packet', nbytes, truncated); the next packet overwrites it. We decode its first nbytes
  *    synchronously and decodeFrame copies what the Packet keeps. truncated = frame longer than our buffer;
