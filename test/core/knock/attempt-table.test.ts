@@ -10,18 +10,8 @@ import { DeadlineHeap } from '../../../src/core/knock/deadline-heap.js';
 import { SequenceMatcher } from '../../../src/core/knock/matcher.js';
 import { DEFAULT_MAX_ATTEMPTS } from '../../../src/core/config/types.js';
 import { parseIp } from '../../../src/core/ip.js';
-import { door, pkt, render, run } from './util.js';
+import { door, pkt, render, rng, run } from './util.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const v4 = (n: number) => `${10 + ((n >>> 24) & 0x7f)}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 interface Internals { table: AttemptTable; heap: DeadlineHeap }
 const inner = (m: SequenceMatcher): Internals => m as unknown as Internals;
