@@ -82,7 +82,7 @@ export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle 
 
   const first = prepare(config);
   current = first.setup;
-  const engine = new Engine(current, { lookup: o.lookup ?? false });
+  const engine = new Engine(current, { lookup: o.lookup ?? false, ...(ports.hashSeed !== undefined ? { hashSeed: ports.hashSeed } : {}) });
   const ex = new Executor({ engine, ports, journal, audit, klog, capture: undefined, debug: o.debug ?? false });
   ex.feed(engine.restore(journal.entries().map((e) => ({ ...e.lease, ...(e.closing ? { closing: e.closing } : {}) })), ports.now()));
 

@@ -100,6 +100,8 @@ export interface DaemonPorts {
   reverseLookup?(src: string): Promise<string | undefined>;
   /** Requests signed before this time are stale (last boot). */
   readonly notBeforeMs?: number;
+  /** Random seed for the classic attempt table (main.ts: from crypto). */
+  readonly hashSeed?: number;
   /** stdout (knockd's -v and -D output). */
   out(s: string): void;
   readonly pid: number;

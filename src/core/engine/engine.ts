@@ -40,6 +40,8 @@ export interface EngineOptions {
   readonly machine?: DoorMachineOptions;
   /** -l: look up knockers' names for the log. */
   readonly lookup?: boolean;
+  /** Random seed for the attempt table's hash index, so spoofed sources cannot be aimed at one bucket. */
+  readonly hashSeed?: number;
 }
 
 /** Per classic door: new opens allowed per second (ClassicOpenRate), with a burst of four seconds' worth. */
@@ -62,6 +64,7 @@ export class Engine {
   readonly #rejects = new RejectCounter();
   readonly #names = new Map<string, string>();
   readonly #lookup: boolean;
+  readonly #hashSeed: number | undefined;
   #stopping = false;
   /** The keyring the verifier holds (it was built with the setup's). */
   #verifierKeys: Keyring | undefined;
@@ -71,6 +74,7 @@ export class Engine {
   constructor(s: EngineSetup, o: EngineOptions = {}) {
     this.#s = s;
     this.#verifierKeys = s.keyring;
+    this.#hashSeed = o.hashSeed;
     this.#doors = [...s.config.doors];
     this.#matcher = this.#newMatcher();
     this.#machine = new DoorMachine(o.machine);
@@ -202,7 +206,10 @@ export class Engine {
   }
 
   #newMatcher(): SequenceMatcher {
-    return new SequenceMatcher(this.#doors, { maxAttempts: this.#s.config.options.maxAttempts, localAddrs: this.#s.localAddrs });
+    return new SequenceMatcher(this.#doors, {
+      maxAttempts: this.#s.config.options.maxAttempts, localAddrs: this.#s.localAddrs,
+      ...(this.#hashSeed !== undefined ? { hashSeed: this.#hashSeed } : {}),
+    });
   }
 
   /** Whether the SPA port is also a UDP hit of some door; if not, SPA datagrams skip the matcher. */
