@@ -168,3 +168,15 @@ test('keys change on SIGHUP: a revoked key is applied by reload(); an unchanged 
   await r.time.advance(0);
   assert.equal(r.records('knock.reject').at(-1)?.reason, 'revoked');
 }));
+
+test('knockd\'s per-hit log lines are rate-limited under a spoofed flood; the count of the rest is logged', () => withRig(async (r) => {
+  for (let i = 0; i < 2000; i++) r.capture().onPacket?.(packet(`10.7.${i >> 8}.${i & 255}`, 'tcp', 7000), r.time.now);
+  await r.time.advance(10_000);
+  r.classic(C);
+  await r.time.advance(0);
+  const lines = readFileSync(r.logFile, 'utf8').split('\n');
+  const stages = lines.filter((l) => /: Stage 1$/.test(l)).length;
+  assert.ok(stages <= 200 + 10 * 50 + 1, `${stages} stage lines logged`);
+  assert.ok(lines.some((l) => /stage and timeout lines not logged/.test(l)), 'the suppressed count is logged');
+  assert.ok(lines.some((l) => new RegExp(`${C}: classic: OPEN SESAME`).test(l)), 'a real knock is still logged');
+}));

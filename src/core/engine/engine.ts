@@ -13,7 +13,7 @@ import type { Config, Door, Hit } from '../config/types.js';
 import type { Keyring } from '../keys/keyring.js';
 import { SequenceMatcher } from '../knock/matcher.js';
 import { buildFilter } from '../packet/bpf.js';
-import { KeyedBuckets, type BucketSpec } from '../spa/ratelimit.js';
+import { KeyedBuckets, TokenBucket, type BucketSpec } from '../spa/ratelimit.js';
 import type { SpaVerifier } from '../spa/verify.js';
 import type { Packet } from '../types.js';
 import type { CloseReason } from '../audit/events.js';
@@ -47,6 +47,8 @@ export interface EngineOptions {
 /** Per classic door: new opens allowed per second (ClassicOpenRate), with a burst of four seconds' worth. */
 export const classicRate = (c: Config): BucketSpec => ({ burst: 4 * c.options.classicOpenRate, perSecond: c.options.classicOpenRate });
 const MAX_NAMES = 1024;
+/** knockd logs a line per hit; under a spoofed flood that is the attacker writing our log: at most this many. */
+export const PROGRESS_LINES: BucketSpec = { burst: 200, perSecond: 50 };
 
 /** The libpcap filter for a setup (pure; the daemon applies it before swapping). */
 export function filterFor(s: EngineSetup, doors: readonly Door[] = s.config.doors): string {
@@ -63,6 +65,8 @@ export class Engine {
   #budgets: KeyedBuckets;
   readonly #rejects = new RejectCounter();
   readonly #names = new Map<string, string>();
+  readonly #progress = new TokenBucket(PROGRESS_LINES);
+  #progressDropped = 0;
   readonly #lookup: boolean;
   readonly #hashSeed: number | undefined;
   #stopping = false;
@@ -190,6 +194,16 @@ export class Engine {
     return knockEffects(evs, {
       who: (src) => { const n = this.#names.get(src); return n ? `${src} (${n})` : src; },
       lookup: this.#lookup,
+      progressLine: (line) => {
+        if (!this.#progress.take(now)) { this.#progressDropped++; return []; }
+        const fx: Effect[] = [];
+        if (this.#progressDropped > 0) {
+          fx.push({ kind: 'klog', line: `(${this.#progressDropped} stage and timeout lines not logged: more than ${PROGRESS_LINES.perSecond}/s)` });
+          this.#progressDropped = 0;
+        }
+        fx.push({ kind: 'klog', line });
+        return fx;
+      },
       admit: (i) => this.#budgets.get(String(i)).take(now),
       consumed: (i, door) => {
         this.#setDoor(i, { ...door, sequence: [] });   // no second use while the file is rewritten
