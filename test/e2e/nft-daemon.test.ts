@@ -148,3 +148,21 @@ for (const family of [4, 6] as const) {
     }
   });
 }
+
+test('knockd refuses to start with one line when a set does not exist or nft is missing (ERR_NFT)', { skip }, async () => {
+  const pair = await createPair('ndx');
+  const w = workdir('nftdx');
+  try {
+    writeConfig(w, pair.serverIf, DOORS);
+    const start = (env: string[]) => pair.run(pair.server, 'env', [...env, process.execPath, bin('knockd'), '-c', w.conf], { timeoutMs: 20_000 });
+    const noSet = await start([]);
+    assert.equal(noSet.code, 1);
+    assert.match(noSet.stderr, /^knockd: nft set inet knockd ssh4: Error: No such file or directory.*\(create the sets with: knockd firewall --print nft \| nft -f -\) \[ERR_NFT\]\n$/);
+    const noNft = await start(['PATH=/nonexistent']);
+    assert.equal(noNft.code, 1);
+    assert.match(noNft.stderr, /^knockd: nft not found in PATH \(\/nonexistent\); install nftables \[ERR_NFT\]\n$/);
+  } finally {
+    await pair.cleanup();
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+});
