@@ -32,6 +32,7 @@ import {
 } from './daemons.js';
 import { microAll, type MicroRow } from './micro.js';
 import { Bg, fmtMs, fmtRate, must, procSample, run, sleep, stopAll } from './util.js';
+import { keepSections, mdTable } from './sections.js';
 
 const distBench = dirname(fileURLToPath(import.meta.url));
 const distRoot = join(distBench, '..');
@@ -255,11 +256,7 @@ let ourVersion = 'not available';
 
 // ---- report ----------------------------------------------------------------------------------
 
-function table(head: string[], rows: string[][]): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(w[i] as number)).join(' | ')} |`;
-  return [line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.map(line)].join('\n');
-}
+const table = mdTable;
 
 function latRows(rows: LatencyRow[], withLoad: boolean, withCpus = false): string[][] {
   return rows.map((r) => [r.scenario, r.daemon, ...(withCpus ? [r.cpus ?? '–'] : []), `${r.opened}/${r.n}`,
@@ -450,7 +447,7 @@ async function entry(): Promise<number> {
   const text = await report();
   process.stdout.write(`\n${text}\n`);
   const out = process.env['BENCH_OUT'] ?? join(repoRoot, 'bench', 'RESULTS.md');
-  writeFileSync(out, text + '\n');
+  writeFileSync(out, keepSections(out, text + '\n'));   // sections other benchmarks own stay
   log(`wrote ${out}`);
   return 0;
 }
