@@ -181,13 +181,13 @@ export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle 
     current = next.setup;
     verifier?.setContext(spaContext(c));
     ex.feed(engine.reload(current));
+    if (next.keys) { ex.feed(engine.keys(next.keys.keyring, ports.now())); ack(next.keys); }
+    watch();
     if (nextNft) {
       const added = nft.commit(nextNft);
       ex.nft = nft.port;
       await nft.reconcile(added, engine, (fx) => ex.feed(fx));
     }
-    if (next.keys) { ex.feed(engine.keys(next.keys.keyring, ports.now())); ack(next.keys); }
-    watch();
     return true;
   };
 
