@@ -38,6 +38,7 @@ import { microAll, type MicroRow } from './micro.js';
 import { memoryRows, memoryVerdict, MEM_HEAD, type MemRow } from './memory.js';
 import { classicRows, classicVerdicts, CLASSIC_HEAD, issue14Section, MEM_SEMI_NOTE, type ClassicRow } from './classic-flood.js';
 import { Bg, fmtMs, fmtRate, must, run, sleep, stopAll } from './util.js';
+import { keepSections, mdTable } from './sections.js';
 
 const distBench = dirname(fileURLToPath(import.meta.url));
 const distRoot = join(distBench, '..');
@@ -243,11 +244,7 @@ let ourVersion = 'not available';
 
 // ---- report ----------------------------------------------------------------------------------
 
-function table(head: string[], rows: string[][]): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(w[i] as number)).join(' | ')} |`;
-  return [line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.map(line)].join('\n');
-}
+const table = mdTable;
 
 function latRows(rows: LatencyRow[], withLoad: boolean, withCpus = false): string[][] {
   return rows.map((r) => [r.scenario, r.daemon, ...(withCpus ? [r.cpus ?? '–'] : []), `${r.opened}/${r.n}`,
@@ -444,7 +441,7 @@ async function entry(): Promise<number> {
   const text = await report();
   process.stdout.write(`\n${text}\n`);
   const out = process.env['BENCH_OUT'] ?? join(repoRoot, 'bench', 'RESULTS.md');
-  writeFileSync(out, text + '\n');
+  writeFileSync(out, keepSections(out, text + '\n'));   // sections other benchmarks own stay
   log(`wrote ${out}`);
   return 0;
 }

@@ -1,8 +1,15 @@
 /**
- * `npm run bench:nft` (run it under `flock /work/.heavy.lock`): nftables set doors at scale
- * against an iptables chain of the same size, side by side in one run, inside two namespaces
- * created here and removed afterwards (also on failure and SIGINT). For N doors open at once
- * (N distinct addresses, the client's among them):
+ * `npm run bench:nft` (run it under `flock /work/.heavy.lock`), two parts, each in two namespaces
+ * created here and removed afterwards (also on failure and SIGINT); NFT_BENCH_ONLY=sets or
+ * NFT_BENCH_ONLY=daemon runs one alone:
+ *   sets    the mechanisms alone, below;
+ *   daemon  our daemon end to end: SPA knock → open daemon-side, nft set door vs iptables command
+ *           door vs fwknopd, with 1 / 1,000 / 10,000 doors open (bench/nft-daemon.ts).
+ * Each part writes its table into a marked section of bench/RESULTS.md (NFT_BENCH_OUT=FILE
+ * elsewhere, NFT_BENCH_OUT=- nowhere).
+ *
+ * sets: nftables set doors at scale against an iptables chain of the same size, side by side in
+ * one run. For N doors open at once (N distinct addresses, the client's among them):
  *
  *   add one more   nft: one open batch (add; delete; add) through NftChannel, median and p90 of
  *                  NFT_BENCH_ADDS; iptables: `iptables -w -I KNOCK 1 -s ADDR ... -j ACCEPT` started
@@ -22,7 +29,7 @@
  *
  * `iptables` here is iptables-nft (rules become nf_tables rules, still one linear chain);
  * iptables-legacy (x_tables) is measured too when installed (NFT_BENCH_LEGACY=0 skips it).
- * NFT_BENCH_SIZES (default 1,1000,10000) chooses N. Prints one table; writes nothing.
+ * NFT_BENCH_SIZES (default 1,1000,10000) chooses N for both parts.
  */
 import { cpus } from 'node:os';
 import { Lab } from './netns.js';
@@ -33,6 +40,10 @@ import { nftOpenLines, nftTarget, type NftTarget } from '../src/core/firewall/nf
 import { renderNftRuleset } from '../src/core/firewall/nft-ruleset.js';
 import { parseConfig } from '../src/core/config/parse.js';
 import { renderTable } from '../src/core/audit/report.js';
+import { daemonBench, daemonReport } from './nft-daemon.js';
+import { mdTable, writeSection } from './sections.js';
+import { bin, repoRoot } from '../test/helpers/paths.js';
+import { dirname, join } from 'node:path';
 import { parseIp, type Ip } from '../src/core/ip.js';
 
 const env = process.env;
@@ -45,6 +56,8 @@ const TTL_S = Math.max(1, Number(env['NFT_BENCH_TTL_S'] ?? 5));
 const LEGACY = env['NFT_BENCH_LEGACY'] !== '0';
 const PORT = 2201;
 const SET = 'inet knockd bench4';
+const ONLY = new Set((env['NFT_BENCH_ONLY'] ?? 'sets,daemon').split(',').map((x) => x.trim()));
+const OUT = env['NFT_BENCH_OUT'] ?? join(repoRoot, 'bench', 'RESULTS.md');
 
 /** N-1 filler addresses (10.100.0.1 ...), never the lab's 10.199.9.0/24. */
 const filler = (i: number): string => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
@@ -170,6 +183,18 @@ async function rowsFor(lab: Lab, n: number, tools: ReadonlyArray<'iptables' | 'i
 }
 
 async function main(): Promise<void> {
+  const versions = await Promise.all([must('nft', ['--version']), must('iptables', ['--version']), must('uname', ['-r'])]);
+  const machine = `${versions.map((v) => v.trim()).join('; ')}; ${cpus().length} CPUs; node ${process.version}; ${new Date().toISOString()}`;
+  console.log(`# ${machine}`);
+  if (ONLY.has('sets')) await setsPart(machine);
+  if (ONLY.has('daemon')) {
+    const text = daemonReport(await daemonBench(SIZES, dirname(bin('knockd'))));
+    console.log(text);
+    if (OUT !== '-') writeSection(OUT, 'nft-daemon', `## nftables doors: the daemon end to end (\`NFT_BENCH_ONLY=daemon npm run bench:nft\`)\n\n- ${machine}; runs per row: ${env['NFT_BENCH_RUNS'] ?? 20}\n\n${text}`);
+  }
+}
+
+async function setsPart(machine: string): Promise<void> {
   const lab = new Lab({ tag: 'nftb', subnet: '10.199.9' });
   let cleaning = false;
   const cleanup = async (): Promise<void> => { if (cleaning) return; cleaning = true; await stopAll(); await lab.destroy(); };
@@ -179,8 +204,6 @@ async function main(): Promise<void> {
     await lab.create();
     const tools: Array<'iptables' | 'iptables-legacy'> = ['iptables'];
     if (LEGACY && (await run('iptables-legacy', ['--version']).catch(() => undefined))?.code === 0) tools.push('iptables-legacy');
-    const versions = await Promise.all([must('nft', ['--version']), must('iptables', ['--version']), must('uname', ['-r'])]);
-    console.log(`# ${versions.map((v) => v.trim()).join('; ')}; ${cpus().length} CPUs; node ${process.version}`);
     console.log(`# sizes ${SIZES.join(', ')}; ${ADDS} nft adds, ${IPT_ADDS} iptables inserts per size; connect loops ${ROUNDS} x ${Math.round(CONNECT_MS / ROUNDS)} ms x4; nft timeout ${TTL_S} s`);
     for (const n of SIZES) {
       rows.push(...await rowsFor(lab, n, tools));
@@ -190,7 +213,9 @@ async function main(): Promise<void> {
     await cleanup();
   }
   const head = ['open doors (N)', 'mechanism', 'add one: median ms', 'p90 ms', 'samples', 'SYN→RST/s to the guarded port', 'all N expire'];
-  console.log(renderTable(head, rows.map((r) => [String(r.n), r.mech, fmtMs(median(r.add)), fmtMs(quantile(r.add, 0.9)), String(r.add.length), r.rate, r.expiry])));
+  const body = rows.map((r) => [String(r.n), r.mech, fmtMs(median(r.add)), fmtMs(quantile(r.add, 0.9)), String(r.add.length), r.rate, r.expiry]);
+  console.log(renderTable(head, body));
+  if (OUT !== '-') writeSection(OUT, 'nft-sets', `## nftables sets vs iptables chains, the mechanisms alone (\`NFT_BENCH_ONLY=sets npm run bench:nft\`)\n\n- ${machine}\n\n${mdTable(head, body)}`);
 }
 
 main().catch((e: unknown) => { console.error(e instanceof Error ? e.stack : e); process.exit(1); });

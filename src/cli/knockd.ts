@@ -172,7 +172,9 @@ async function runSubcommand(sub: Sub, rest: string[], configPath: string, io: I
     }
     case 'status': {
       const { statusMain } = await import('./status.js');
-      return statusMain(rest, { stateDir: config.options.stateDir, out: io.out, err: io.err, now });
+      const sets = config.doors.flatMap((d) => [d.nft?.set4, d.nft?.set6].flatMap((set) => (set ? [{ door: d.name, set }] : [])));
+      const nft = { sets, list: (await import('../io/nft-list-once.js')).nftListOnce };
+      return statusMain(rest, { stateDir: config.options.stateDir, out: io.out, err: io.err, now, nft });
     }
     default:
       throw new AppError('ERR_INTERNAL', `unhandled command ${sub}`);

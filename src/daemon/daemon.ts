@@ -1,6 +1,7 @@
 /**
- * The daemon's lifecycle over injected ports: start (journal reconcile, capture, keys),
- * SIGHUP reload (reopen logs first; then config, keys, filter - everything that can fail is
+ * The daemon's lifecycle over injected ports: start (nft channel, journal and nft set
+ * reconcile, keys, capture), SIGHUP reload (reopen logs first; then config, keys, nft channel
+ * when the sets change, filter - everything that can fail is
  * prepared before anything is swapped, so a broken config or key directory changes nothing),
  * key-directory changes, and shutdown (close every lease with CloseOnExit; stop commands that
  * keep failing stay in the journal for the next start). Decisions are the engine's
@@ -11,6 +12,7 @@ import type { Config } from '../core/config/types.js';
 import { Engine, filterFor, type EngineSetup } from '../core/engine/engine.js';
 import { SpaVerifier, type SpaContext } from '../core/spa/verify.js';
 import { Executor } from './executor.js';
+import { NftLink, type PreparedNft } from './nft-link.js';
 import type { CapturePort, DaemonPorts, LoadedKeys, ReplayPort } from './ports.js';
 
 export interface DaemonOptions {
@@ -29,8 +31,14 @@ export interface DaemonHandle {
   readonly engine: Engine;
   readonly iface: string;
   config(): Config;
-  /** SIGHUP: reopen logs, re-read config and keys. Never throws; false when the reload was refused. */
-  reload(): boolean;
+  /**
+   * Resolves once the daemon takes knocks: the nft channel open and the sets reconciled, capture
+   * running (at once without nft doors). Rejects (AppError, e.g. ERR_NFT) when the start failed;
+   * everything opened is closed again.
+   */
+  readonly ready: Promise<void>;
+  /** SIGHUP: reopen logs, re-read config and keys (and the nft sets). Never rejects; false when the reload was refused. */
+  reload(): Promise<boolean>;
   /** The key directory changed. */
   reloadKeys(): void;
   /** An SPA datagram from a socket (SPAMode = socket). */
@@ -84,7 +92,7 @@ export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle 
   current = first.setup;
   const engine = new Engine(current, { lookup: o.lookup ?? false, ...(ports.hashSeed !== undefined ? { hashSeed: ports.hashSeed } : {}) });
   const ex = new Executor({ engine, ports, journal, audit, klog, capture: undefined, debug: o.debug ?? false });
-  ex.feed(engine.restore(journal.entries().map((e) => ({ ...e.lease, ...(e.closing ? { closing: e.closing } : {}) })), ports.now()));
+  const nft = new NftLink(ports);
 
   const ack = (k: LoadedKeys): void => {
     keysNow = k;
@@ -93,10 +101,10 @@ export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle 
       ports.writeAck(stateDir, { pid: ports.pid, revision: k.revision, loadedAt: ports.now(), keys: k.keyring.size, refused: k.refused.map((r) => ({ file: r.path, error: r.error })) });
     } catch (e) { log.log('error', { err: message(e) }, 'cannot write the keyring acknowledgement'); }
   };
-  if (first.keys) { ex.feed(engine.keys(first.keys.keyring, ports.now())); ack(first.keys); }
 
   let capture: CapturePort | undefined;
-  if (needsCapture(config)) {
+  const openCapture = (): void => {
+    if (!needsCapture(config)) return;
     const filter = filterFor(current);
     capture = ports.openCapture({
       iface, filter,
@@ -108,52 +116,93 @@ export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle 
     });
     ex.capture = capture;
     ex.appliedFilter = filter;
-  }
+  };
 
   let stopWatch: (() => void) | undefined;
   const watch = (): void => {
     stopWatch?.();
     stopWatch = hasSpa(config) && ports.watchKeys ? ports.watchKeys(config.options.keysDir, () => handle.reloadKeys()) : undefined;
   };
-  watch();
 
-  audit.record({ event: 'daemon.start', pid: ports.pid, config: config.file });
-  if (o.verbose) ports.out(`listening on ${iface}...\n`);
-  klog.line(`starting up, listening on ${iface}`);
-  log.log('info', { iface, doors: config.doors.length, spa: Boolean(current.verifier), localAddrs: current.localAddrs }, 'knockd started');
+  /** Without nft doors this runs to the end synchronously (no await is reached). */
+  const start = async (): Promise<void> => {
+    const sets = nft.changes(config) ? nft.commit(await nft.prepare(config)) : [];
+    ex.nft = nft.port;
+    ex.feed(engine.restore(journal.entries().map((e) => ({ ...e.lease, ...(e.closing ? { closing: e.closing } : {}) })), ports.now()));
+    if (sets.length > 0) await nft.reconcile(sets, engine, (fx) => ex.feed(fx));
+    if (first.keys) { ex.feed(engine.keys(first.keys.keyring, ports.now())); ack(first.keys); }
+    openCapture();
+    watch();
+    audit.record({ event: 'daemon.start', pid: ports.pid, config: config.file });
+    if (o.verbose) ports.out(`listening on ${iface}...\n`);
+    klog.line(`starting up, listening on ${iface}`);
+    log.log('info', { iface, doors: config.doors.length, spa: Boolean(current.verifier), localAddrs: current.localAddrs, nft: Boolean(nft.port) }, 'knockd started');
+  };
+  let startFailed = false;
+  const ready = start().catch(async (e: unknown) => {
+    startFailed = true;
+    ex.stop();
+    capture?.close();
+    await nft.close();
+    replay?.close();
+    journal.close();
+    await audit.close();
+    await klog.close();
+    throw e;
+  });
+  void ready.catch(() => undefined);   // the caller awaits it; an unawaited failure is no crash
 
   let stopping: Promise<number> | undefined;
+  let reloading: Promise<boolean> | undefined;
+  const reload = async (): Promise<boolean> => {
+    if (stopping) return false;
+    klog.reopen(logFile(config));   // log rotation: always, even when the new config is broken
+    audit.reopen();
+    klog.line(`re-reading config file: ${o.configPath}`);
+    if (o.verbose) ports.out(`re-reading config file: ${o.configPath}\n`);
+    let next: { setup: EngineSetup; keys?: LoadedKeys };
+    let nextNft: PreparedNft | undefined;
+    try {
+      const c = ports.loadConfig(o.configPath);
+      next = prepare(c);
+      if (nft.changes(c)) nextNft = await nft.prepare(c);   // awaits only when the sets change
+      if (stopping) throw new AppError('ERR_STATE', 'the daemon is stopping');
+      const f = filterFor(next.setup);
+      if (capture && f !== ex.appliedFilter) { capture.setFilter(f); ex.appliedFilter = f; }
+      if (!capture && needsCapture(c)) throw new AppError('ERR_CAPTURE', 'the new configuration needs packet capture, which was not running: that needs a restart');
+    } catch (e) {
+      await nextNft?.port?.close();
+      klog.line(`error: reload failed, keeping the running configuration: ${message(e)}`);
+      log.log('error', { err: message(e) }, 'reload failed; old configuration kept');
+      return false;
+    }
+    const c = next.setup.config;
+    if ((c.options.interface ?? iface) !== iface && !o.iface) log.log('warn', {}, `Interface changes need a restart; still listening on ${iface}`);
+    if (logFile(c) !== logFile(config)) klog.reopen(logFile(c));
+    config = c;
+    current = next.setup;
+    verifier?.setContext(spaContext(c));
+    ex.feed(engine.reload(current));
+    if (next.keys) { ex.feed(engine.keys(next.keys.keyring, ports.now())); ack(next.keys); }
+    watch();
+    if (nextNft) {
+      const added = nft.commit(nextNft);
+      ex.nft = nft.port;
+      await nft.reconcile(added, engine, (fx) => ex.feed(fx));
+    }
+    return true;
+  };
+
   const handle: DaemonHandle = {
-    engine, iface,
+    engine, iface, ready,
     config: () => config,
-    reload(): boolean {
-      if (stopping) return false;
-      klog.reopen(logFile(config));   // log rotation: always, even when the new config is broken
-      audit.reopen();
-      klog.line(`re-reading config file: ${o.configPath}`);
-      if (o.verbose) ports.out(`re-reading config file: ${o.configPath}\n`);
-      let next: { setup: EngineSetup; keys?: LoadedKeys };
-      try {
-        const c = ports.loadConfig(o.configPath);
-        next = prepare(c);
-        const f = filterFor(next.setup);
-        if (capture && f !== ex.appliedFilter) { capture.setFilter(f); ex.appliedFilter = f; }
-        if (!capture && needsCapture(c)) throw new AppError('ERR_CAPTURE', 'the new configuration needs packet capture, which was not running: that needs a restart');
-      } catch (e) {
-        klog.line(`error: reload failed, keeping the running configuration: ${message(e)}`);
-        log.log('error', { err: message(e) }, 'reload failed; old configuration kept');
-        return false;
-      }
-      const c = next.setup.config;
-      if ((c.options.interface ?? iface) !== iface && !o.iface) log.log('warn', {}, `Interface changes need a restart; still listening on ${iface}`);
-      if (logFile(c) !== logFile(config)) klog.reopen(logFile(c));
-      config = c;
-      current = next.setup;
-      verifier?.setContext(spaContext(c));
-      ex.feed(engine.reload(current));
-      if (next.keys) { ex.feed(engine.keys(next.keys.keyring, ports.now())); ack(next.keys); }
-      watch();
-      return true;
+    reload(): Promise<boolean> {
+      // one at a time; the first runs at once (synchronously up to its first await)
+      const run = (): Promise<boolean> => reload().catch((e: unknown) => { log.log('error', { err: message(e) }, 'reload failed'); return false; });
+      const p = reloading ? reloading.then(run) : run();
+      reloading = p;
+      void p.then(() => { if (reloading === p) reloading = undefined; });
+      return p;
     },
     reloadKeys(): void {
       if (stopping || !hasSpa(config)) return;
@@ -168,6 +217,8 @@ export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle 
     spa(payload, src, rxMs): void { ex.feed(engine.spa(payload, src, rxMs, ports.now())); },
     stop(signal: string): Promise<number> {
       stopping ??= (async () => {
+        await ready.catch(() => undefined);
+        if (startFailed) return 1;
         if (o.verbose) ports.out('closing...\n');
         klog.line('shutting down');
         log.log('info', { signal }, 'shutting down');
@@ -177,6 +228,7 @@ export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle 
         if (!(await ex.whenSettled(SHUTDOWN_LIMIT_MS))) log.log('warn', { leases: engine.leases(ports.now()).length }, 'shutdown: some stop commands did not finish; the journal keeps them for the next start');
         ex.stop();
         await ports.runner.close();
+        await nft.close();
         audit.record({ event: 'daemon.stop', pid: ports.pid, config: config.file });
         replay?.close();
         journal.close();

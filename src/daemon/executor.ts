@@ -10,8 +10,8 @@
  * never open without its lease on disk): the engine hears that it failed.
  */
 import type { Engine } from '../core/engine/engine.js';
-import { failureText, type CommandResult, type Effect } from '../core/engine/effects.js';
-import type { AuditPort, CapturePort, DaemonPorts, JournalPort, KnockdLogPort, TimerHandle } from './ports.js';
+import { failureText, type CommandResult, type Effect, type NftResult } from '../core/engine/effects.js';
+import type { AuditPort, CapturePort, DaemonPorts, JournalPort, KnockdLogPort, NftPort, TimerHandle } from './ports.js';
 
 export interface ExecutorDeps {
   readonly engine: Engine;
@@ -20,6 +20,8 @@ export interface ExecutorDeps {
   audit: AuditPort;
   klog: KnockdLogPort;
   capture: CapturePort | undefined;
+  /** The nft channel, when a door has an nft set (swapped on a reload that changes the sets). */
+  nft?: NftPort | undefined;
   /** -D: knockd's debug lines on stdout. */
   readonly debug: boolean;
 }
@@ -40,6 +42,7 @@ export class Executor {
 
   get inflight(): number { return this.#inflight; }
   set capture(c: CapturePort | undefined) { this.#d.capture = c; }
+  set nft(n: NftPort | undefined) { this.#d.nft = n; }
   /** The filter last applied to the capture. */
   set appliedFilter(f: string | undefined) { this.#filter = f; }
   get appliedFilter(): string | undefined { return this.#filter; }
@@ -90,6 +93,7 @@ export class Executor {
           if (journalFailed && e.lane !== 'close') { this.#queue.push(engine.done(e.op, JOURNAL_FAILED, ports.now())); break; }
           this.#run(e.op, e.lane, e.door, e.command);
           break;
+        case 'nft': this.#nft(e.op, e.lines); break;
         case 'audit':
           try { this.#d.audit.record(e.event); } catch (err) { ports.logger.log('error', { err: String(err), event: e.event.event }, 'audit record failed'); }
           break;
@@ -118,6 +122,16 @@ export class Executor {
         if (r.failed) this.#d.klog.line(knockdFailLine(door, r));
         this.feed(engine.done(op, r, ports.now()));
       });
+  }
+
+  /** On the nft channel, never behind door commands; the answer goes back to the engine. */
+  #nft(op: number, lines: readonly string[]): void {
+    const { engine, ports } = this.#d;
+    const ch = this.#d.nft;
+    this.#inflight++;
+    const p = ch ? ch.apply(lines) : Promise.resolve<NftResult>({ ok: false, error: 'no nft channel is open' });
+    void p.then((r) => r, (err: unknown): NftResult => ({ ok: false, error: String(err), unknown: true }))
+      .then((r) => { this.#inflight--; this.feed(engine.nftDone(op, r, ports.now())); });
   }
 
   #setFilter(expr: string): void {

@@ -17,6 +17,7 @@ import { openCapture } from '../io/capture.js';
 import { localAddresses } from '../io/interfaces.js';
 import { consumeOneTimeSequence } from '../io/ots-file.js';
 import { CommandRunner } from '../io/runner.js';
+import { NftChannel } from '../io/nft.js';
 import { bootTimeMs } from '../io/boot-time.js';
 import { Journal } from '../io/journal.js';
 import { createKnockdLog } from '../io/knockd-log.js';
@@ -58,6 +59,7 @@ function realPorts(o: RunOptions, runner: CommandRunner): DaemonPorts {
     localAddrs: (iface, ipv6) => localAddresses(iface, ipv6),
     openCapture: (c) => openCapture({ ...c, bufferSize: CAPTURE_BUFFER_BYTES }),
     runner,
+    openNft: (targets) => NftChannel.open({ targets, onEvent: (e) => logger[e.kind === 'recycle' ? 'debug' : e.kind === 'restart' ? 'info' : 'warn']({ ...e }, 'nft channel') }),
     openJournal: (dir) => Journal.open(dir),
     openAudit: (path) => createAuditLog(path),
     openKnockdLog: (logFile) => createKnockdLog({ useSyslog, verbose: Boolean(o.verbose), ...(logFile !== undefined ? { logFile } : {}), stdout: o.out }),
@@ -108,6 +110,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   try {
     runner.start();
     d = startDaemon(realPorts(o, runner), o);
+    await d.ready;   // nft channel open and its sets reconciled, capture running
   } catch (e) {
     await runner.close();
     lock.release();
@@ -125,10 +128,10 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   return await new Promise<number>((resolve) => {
     const onHup = (): void => {
       const before = d.config().options;
-      if (d.reload()) {
+      void d.reload().then((ok) => {
         const now = d.config().options;
-        if (now.spaPort !== before.spaPort || now.spaMode !== before.spaMode) { sockets.close(); sockets = spaSockets(d.config(), !o.onlyV4, d, warn); }
-      }
+        if (ok && (now.spaPort !== before.spaPort || now.spaMode !== before.spaMode)) { sockets.close(); sockets = spaSockets(d.config(), !o.onlyV4, d, warn); }
+      });
     };
     const onStop = (sig: string) => (): void => {
       void d.stop(sig).then((code) => {

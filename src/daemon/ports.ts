@@ -5,8 +5,10 @@
  * user (test/integration). Types only.
  */
 import type { AuditEvent } from '../core/audit/events.js';
-import type { Config, Hit } from '../core/config/types.js';
-import type { CommandResult, JournalRecord, Lane, LogLevel } from '../core/engine/effects.js';
+import type { Config, Hit, NftSetRef } from '../core/config/types.js';
+import type { CommandResult, JournalRecord, Lane, LogLevel, NftResult } from '../core/engine/effects.js';
+import type { NftTarget } from '../core/firewall/nft.js';
+import type { NftListedElement } from '../core/firewall/nft-list.js';
 import type { Keyring } from '../core/keys/keyring.js';
 import type { ReplayLog } from '../core/spa/replay.js';
 import type { Packet } from '../core/types.js';
@@ -28,6 +30,15 @@ export interface CaptureOpen {
 
 export interface RunnerPort {
   run(command: string, lane: Lane): Promise<CommandResult>;
+  close(): Promise<void>;
+}
+
+/** The nft channel (io/nft.ts NftChannel): batches are applied in the order apply() is called. */
+export interface NftPort {
+  /** One transaction; never throws. */
+  apply(lines: readonly string[]): Promise<NftResult>;
+  /** The elements of a set now; never throws. */
+  list(set: NftSetRef): Promise<{ ok: true; elements: readonly NftListedElement[] } | { ok: false; error: string }>;
   close(): Promise<void>;
 }
 
@@ -84,6 +95,8 @@ export interface DaemonPorts {
   localAddrs(iface: string, ipv6: boolean): string[];
   openCapture(o: CaptureOpen): CapturePort;
   runner: RunnerPort;
+  /** Start the nft channel and check the sets (exist, `flags timeout`, type); throws AppError('ERR_NFT'). */
+  openNft?(targets: readonly NftTarget[]): Promise<NftPort>;
   openJournal(stateDir: string): JournalPort;
   openAudit(path: string | undefined): AuditPort;
   openKnockdLog(logFile: string | undefined): KnockdLogPort;

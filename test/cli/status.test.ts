@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { statusMain, STATUS_COLUMNS } from '../../src/cli/status.js';
 import { Journal } from '../../src/io/journal.js';
 import type { Lease } from '../../src/core/actions/leases.js';
+import { nftListOnce } from '../../src/io/nft-list-once.js';
+import { fixture } from '../helpers/paths.js';
 
 const NOW = Date.UTC(2024, 4, 1, 12, 0, 0);
 
@@ -91,4 +93,60 @@ test('knockd status: damaged journal → exit 1 naming file and line; bad option
     assert.equal(o.code, 0, o.err);
     assert.equal((JSON.parse(o.out) as { doors: unknown[] }).doors.length, 3);
   } finally { rmSync(bad, { recursive: true, force: true }); }
+}));
+
+// ---- nft doors: the sets are read with one `nft -j list set` each (test/fixtures/bin/fake-nft) ----
+
+const FAKE_NFT = fixture('bin', 'fake-nft');
+const SSH4 = { family: 'inet', table: 'knockd', set: 'ssh4' } as const;
+const WEB4 = { family: 'inet', table: 'knockd', set: 'web4' } as const;
+
+async function runNft(argv: string[], dir: string, state: Record<string, unknown>, sets = 'inet knockd ssh4=ipv4_addr,inet knockd web4=ipv4_addr . inet_proto . inet_service'): Promise<Run> {
+  writeFileSync(join(dir, 'nft-state'), JSON.stringify(state));
+  const env = { FAKE_NFT_SETS: sets, FAKE_NFT_STATE: join(dir, 'nft-state') };
+  let out = '', err = '';
+  const code = await statusMain(argv, {
+    stateDir: dir, out: (x) => { out += x; }, err: (x) => { err += x; }, now: () => NOW,
+    nft: { sets: [{ door: 'ssh', set: SSH4 }, { door: 'web', set: WEB4 }], list: (s) => nftListOnce(s, { command: [FAKE_NFT], env }) },
+  });
+  return { code, out, err };
+}
+
+const soon = (leftMs: number, ms: number, comment?: string) => ({ ms, exp: Date.now() + leftMs, ...(comment !== undefined ? { comment } : {}) });
+
+test('knockd status reads the nft doors\' sets: our elements with their owner and time left, others as (not knockd), beside the journal', withJournal(async (dir) => {
+  const state = {
+    'inet knockd ssh4': { '10.0.0.2': soon(25_500, 30_000, 'knockd lease=L1 key=alice'), '10.0.0.9': { ms: undefined, exp: null, comment: 'by hand' } },
+    'inet knockd web4': { '10.0.0.3 . tcp . 80': soon(4_500, 5_000, 'knockd lease=L2') },
+  };
+  const j = await runNft(['--json'], dir, state);
+  assert.equal(j.code, 0, j.err);
+  const doc = JSON.parse(j.out) as { doors: Array<Record<string, unknown>> };
+  const nft = doc.doors.filter((d) => d.set !== undefined);
+  // nft prints whole seconds left, counted when the fake runs (a slow machine may lose one)
+  const left = (d: Record<string, unknown>) => (d.remainingMs === undefined ? undefined : Math.ceil(Number(d.remainingMs) / 10_000));
+  assert.deepEqual(nft.map((d) => [d.door, d.id, d.ip, d.set, left(d), (d.principal as { key?: string; kind?: string } | undefined)?.key ?? (d.principal as { kind?: string } | undefined)?.kind ?? null]), [
+    ['web', 'L2', '10.0.0.3 tcp/80', 'inet knockd web4', 1, 'sequence'],
+    ['ssh', 'L1', '10.0.0.2', 'inet knockd ssh4', 3, 'alice'],
+    ['ssh', '', '10.0.0.9', 'inet knockd ssh4', undefined, null],
+  ]);
+  assert.equal(nft[2]?.permanent, true);
+  assert.equal(nft[2]?.comment, 'by hand');
+  assert.equal(doc.doors.length, 6, 'three journal leases and three elements');
+  const t = await runNft([], dir, state);
+  const rows = t.out.trimEnd().split('\n').slice(1).map((l) => l.split(/\s{2,}/));
+  assert.deepEqual(rows.filter((c) => /nft/.test(c[6] ?? '')).map((c) => [c[0], c[1], c[2], c[3], c[6]?.replace(/\d+s left/, 'Ns left')]), [
+    ['web', '(sequence)', '10.0.0.3 tcp/80', '-', 'open, Ns left (nft inet knockd web4)'],
+    ['ssh', 'alice', '10.0.0.2', '-', 'open, Ns left (nft inet knockd ssh4)'],
+    ['ssh', '(not knockd: by hand)', '10.0.0.9', '-', 'open, no timeout (nft inet knockd ssh4)'],
+  ]);
+}));
+
+test('knockd status: a set that cannot be read is named on stderr, exit 1, the rest is shown; --no-nft does not read sets', withJournal(async (dir) => {
+  const r = await runNft([], dir, {}, 'inet knockd ssh4=ipv4_addr');
+  assert.equal(r.code, 1);
+  assert.match(r.err, /^knockd status: cannot read nft set inet knockd web4 \(door web\): Error: No such file or directory\n$/);
+  assert.match(r.out, /alice/, 'the journal leases are still shown');
+  const n = await runNft(['--no-nft'], dir, {}, '');
+  assert.deepEqual([n.code, n.err], [0, '']);
 }));

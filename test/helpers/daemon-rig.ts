@@ -1,7 +1,8 @@
 /**
  * The whole daemon (src/daemon/daemon.ts) as a normal user: real config parsing, journal,
  * audit log, knockd log, key directory and replay store in a temporary directory; an in-memory
- * capture, a fake firewall (fake-firewall.ts) and a fake clock (fake-time.ts). Tests push
+ * capture, a fake firewall (fake-firewall.ts), a fake nftables (fake-nft.ts) and a fake clock
+ * (fake-time.ts). Tests push
  * packets, move time, reload, and read what the daemon wrote.
  */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { parseClientKey } from '../../src/core/keys/client.js';
 import { signerFor } from '../../src/core/spa/sign.js';
 import { encodeRequest } from '../../src/core/spa/wire.js';
 import { FakeFirewall } from './fake-firewall.js';
+import { FakeNft } from './fake-nft.js';
 import { FakeTime } from './fake-time.js';
 import { fixture } from './paths.js';
 
@@ -63,7 +65,7 @@ export const DOORS = `[ssh]
 
 export interface Rig {
   dir: string; conf: string; keys: string; state: string; auditFile: string; logFile: string;
-  time: FakeTime; fw: FakeFirewall; capture: () => MemoryCapture;
+  time: FakeTime; fw: FakeFirewall; nft: FakeNft; capture: () => MemoryCapture;
   logs: Array<{ level: LogLevel; msg: string; fields: Readonly<Record<string, unknown>> }>;
   out: string[];
   d: DaemonHandle;
@@ -86,12 +88,13 @@ export function rig(doors = DOORS, extra = ''): Rig {
   mkdirSync(keys, { mode: 0o700 });
   const time = new FakeTime();
   const fw = new FakeFirewall();
+  const nft = new FakeNft(() => time.now);
   let cap: MemoryCapture | undefined;
   const logs: Rig['logs'] = [];
   const out: string[] = [];
   const rg: Rig = Object.assign(r, {
     conf: join(dir, 'knockd.conf'), keys, state, auditFile: join(dir, 'audit.log'), logFile: join(dir, 'knockd.log'),
-    time, fw, logs, out,
+    time, fw, nft, logs, out,
     capture: () => { if (!cap) throw new Error('capture was not opened'); return cap; },
     writeConfig(ds = doors, ex = extra) {
       writeFileSync(rg.conf, `[options]\n\tLogFile = ${rg.logFile}\n\tAuditLog = ${rg.auditFile}\n\tStateDir = ${state}\n\tKeysDir = ${keys}\n${ex}\n${ds}`);
@@ -123,6 +126,7 @@ export function rig(doors = DOORS, extra = ''): Rig {
     localAddrs: () => [SERVER],
     openCapture: (o) => { cap = new MemoryCapture(o.filter); cap.onPacket = o.onPacket; return cap; },
     runner: fw,
+    openNft: nft.open,
     openJournal: (d) => Journal.open(d),
     openAudit: (p) => createAuditLog(p, { now: () => time.now, fsync: () => undefined }),
     openKnockdLog: (f) => createKnockdLog({ useSyslog: false, verbose: false, ...(f ? { logFile: f } : {}), now: () => new Date(time.now) }),

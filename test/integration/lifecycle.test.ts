@@ -24,7 +24,7 @@ async function withRig(fn: (r: Rig) => Promise<void>, doors = DOORS, extra = '')
 test('reload: a valid new config applies (new filter, new door); a broken one changes nothing and says why', () => withRig(async (r) => {
   const filters = r.capture().filters.length;
   r.writeConfig(`${DOORS}[web]\n\tsequence = 1111,2222\n\tstart_command = fw -I web-%IP%\n\tstop_command = fw -D web-%IP%\n`);
-  assert.equal(r.d.reload(), true);
+  assert.equal(await r.d.reload(), true);
   assert.equal(r.capture().filters.length, filters + 1);
   assert.match(r.capture().filters.at(-1) ?? '', /1111/);
   r.capture().onPacket?.(packet(C, 'tcp', 1111), r.time.now);
@@ -32,11 +32,11 @@ test('reload: a valid new config applies (new filter, new door); a broken one ch
   await r.time.advance(0);
   assert.equal(r.fw.count(`web-${C}`), 1);
   // a reload with the same config does not touch the capture handle
-  assert.equal(r.d.reload(), true);
+  assert.equal(await r.d.reload(), true);
   assert.equal(r.capture().filters.length, filters + 1);
   // broken: syntax error → refused, running config kept
   writeFileSync(r.conf, '[options]\n\tnonsense\n');
-  assert.equal(r.d.reload(), false);
+  assert.equal(await r.d.reload(), false);
   assert.ok(r.logs.some((l) => l.level === 'error' && /reload failed/.test(l.msg) && /nonsense/.test(String(l.fields['err']))));
   assert.match(readFileSync(r.logFile, 'utf8'), /reload failed, keeping the running configuration/);
   r.knock(C);
@@ -47,7 +47,7 @@ test('reload: a valid new config applies (new filter, new door); a broken one ch
 test('reload with a refused capture filter applies nothing', () => withRig(async (r) => {
   r.writeConfig(`${DOORS}[web]\n\tsequence = 1111\n\tstart_command = fw -I web-%IP%\n`);
   r.capture().refuse = 'syntax error in filter';
-  assert.equal(r.d.reload(), false);
+  assert.equal(await r.d.reload(), false);
   assert.equal(r.d.config().doors.length, 2);
 }));
 
@@ -86,7 +86,7 @@ test('a key revoked while its start command runs is closed as soon as its lease 
 test('log rotation: after mv + SIGHUP the audit log and LogFile are written to new files', () => withRig(async (r) => {
   renameSync(r.auditFile, `${r.auditFile}.1`);
   renameSync(r.logFile, `${r.logFile}.1`);
-  r.d.reload();
+  await r.d.reload();
   r.knock(C);
   await r.time.advance(0);
   assert.equal(r.records('door.open').length, 1, 'the new audit.log has the open');
@@ -153,14 +153,14 @@ test('one-time sequences through the daemon: each line opens once, then the door
 
 test('keys change on SIGHUP: a revoked key is applied by reload(); an unchanged directory rebuilds nothing', () => withRig(async (r) => {
   const first = r.d.engine.setup.keyring;
-  assert.equal(r.d.reload(), true);
+  assert.equal(await r.d.reload(), true);
   assert.equal(r.d.engine.setup.keyring, first, 'same revision: the same keyring object');
   r.knock(C);
   await r.time.advance(0);
   assert.equal(r.fw.count(`ssh-${C}`), 1);
   const f = join(r.keys, 'alice.key');
   writeFileSync(f, `${readFileSync(f, 'utf8')}revoked = 2020-01-01T00:00:00.000Z\n`);
-  assert.equal(r.d.reload(), true);
+  assert.equal(await r.d.reload(), true);
   await r.time.advance(0);
   assert.notEqual(r.d.engine.setup.keyring, first);
   assert.equal(r.fw.count(`ssh-${C}`), 0, 'the revoked key\'s door closed');

@@ -16,6 +16,8 @@ interface DoorBase {
   readonly door: string;       // section name
   readonly src: string;        // packet source address (canonical)
   readonly principal: Principal;
+  /** nftables set doors: the set holding the element (`inet knockd ssh4`); absent for door commands. */
+  readonly set?: string;
 }
 
 export interface DoorOpenEvent extends DoorBase {
@@ -57,7 +59,8 @@ export interface CommandFailEvent extends DoorBase {
   readonly event: 'command.fail';
   readonly ip: string;
   readonly lease?: string;
-  readonly command: 'start' | 'stop';
+  /** 'nft': a batch on the nft channel (open, refresh or close of a set element); `error` says why. */
+  readonly command: 'start' | 'stop' | 'nft';
   readonly exitCode?: number;         // undefined when killed by a signal or not spawned
   readonly signal?: string;
   readonly timedOut: boolean;

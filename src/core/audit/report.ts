@@ -184,11 +184,13 @@ export class AuditReader {
         return;
       }
       case 'command.fail': {
-        if (r.command === 'stop' && r.lease !== undefined) {
+        // nft (set doors): a refused open is a failed start; on an open session it counts as a stop failure
+        const cmd = r.command !== 'nft' ? r.command : r.lease !== undefined && this.byLease.get(r.lease)?.openedAt !== undefined ? 'stop' : 'start';
+        if (cmd === 'stop' && r.lease !== undefined) {
           this.session(r, r.lease).stopFailures++;
           return;
         }
-        if (r.command === 'start') {
+        if (cmd === 'start') {
           // a failed start never opened the door; if a lease record exists for it, drop it
           if (r.lease !== undefined) {
             const existing = this.byLease.get(r.lease);

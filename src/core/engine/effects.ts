@@ -39,9 +39,18 @@ export type JournalRecord =
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+/**
+ * The outcome of one nft batch (one transaction, io/nft.ts NftChannel.apply). `unknown`: nft
+ * went away while it ran, the batch may or may not have been applied.
+ */
+export type NftResult = { readonly ok: true } | { readonly ok: false; readonly error: string; readonly unknown?: true };
+
 export type Effect =
   /** Run a door command; its result comes back as `commandDone(op, result)`. */
   | { readonly kind: 'run'; readonly op: number; readonly lane: Lane; readonly door: string; readonly command: string }
+  /** Apply nft lines as one transaction on the nft channel (no process per change, no lane: it never waits
+   *  behind door commands); the result comes back as `nftDone(op, result)`. */
+  | { readonly kind: 'nft'; readonly op: number; readonly lines: readonly string[] }
   | { readonly kind: 'journal'; readonly rec: JournalRecord }
   | { readonly kind: 'audit'; readonly event: AuditEvent }
   /** Operational log (pino). */

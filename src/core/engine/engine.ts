@@ -3,8 +3,8 @@
  * datagram, a timer tick, a command result, a reload, a new keyring, shutdown) plus the current
  * state → the effects to perform (core/engine/effects.ts). No I/O, no clock: `now` comes in.
  *
- *   packet ─┬─ SPA port, pcap mode → SpaVerifier → spa-events.ts ─┐
- *           └─ SequenceMatcher → knock-events.ts ─────────────────┴─ DoorMachine (doors.ts)
+ *   packet ─┬─ SPA port, pcap mode → SpaVerifier → spa-events.ts ─┐ ┌─ DoorMachine (doors.ts): commands
+ *           └─ SequenceMatcher → knock-events.ts ─────────────────┴─┴─ NftDoors (nft-doors.ts): set elements
  *
  * The daemon (src/daemon) owns the ports (capture, runner, journal, logs, keystore, timers),
  * executes the effects in order and feeds results back. State changes only here.
@@ -18,7 +18,11 @@ import type { SpaVerifier } from '../spa/verify.js';
 import type { Packet } from '../types.js';
 import type { CloseReason } from '../audit/events.js';
 import { DoorMachine, type LeaseView } from './doors.js';
-import type { CommandResult, Effect } from './effects.js';
+import type { CommandResult, Effect, NftResult } from './effects.js';
+import { NftDoors, type NftLeaseView } from './nft-doors.js';
+import { nftTarget, setText } from '../firewall/nft.js';
+import type { NftListedElement } from '../firewall/nft-list.js';
+import type { Principal } from '../audit/events.js';
 import { knockEffects } from './knock-events.js';
 import { RejectCounter } from './rejects.js';
 import type { DoorMachineOptions, GrantRequest } from './slots.js';
@@ -62,6 +66,7 @@ export class Engine {
   #matcher: SequenceMatcher;
   #spaAlsoKnock = false;
   readonly #machine: DoorMachine;
+  readonly #nft: NftDoors;
   #budgets: KeyedBuckets;
   readonly #rejects = new RejectCounter();
   readonly #names = new Map<string, string>();
@@ -82,6 +87,7 @@ export class Engine {
     this.#doors = [...s.config.doors];
     this.#matcher = this.#newMatcher();
     this.#machine = new DoorMachine(o.machine);
+    this.#nft = new NftDoors(o.machine);
     this.#budgets = new KeyedBuckets(classicRate(s.config), 4096);
     this.#lookup = o.lookup ?? false;
     this.#refresh();
@@ -93,13 +99,15 @@ export class Engine {
   /** The capture filter for the doors as they are now (one-time sequences rotate them). */
   filter(): string { return filterFor(this.#s, this.#doors); }
   leases(now: number): LeaseView[] { return this.#machine.leases(now); }
-  /** Nothing running or starting and no stop due (what shutdown waits for). */
-  settled(now: number): boolean { return this.#machine.settled(now); }
+  /** Doors open through nftables sets (not journalled: the kernel holds them). */
+  nftLeases(): NftLeaseView[] { return this.#nft.leases(); }
+  /** Nothing running or starting and no stop or element delete due (what shutdown waits for). */
+  settled(now: number): boolean { return this.#machine.settled(now) && this.#nft.settled(now); }
   get attempts(): number { return this.#matcher.size(); }
 
   nextDeadline(): number | undefined {
     const m = this.#matcher.nextDeadline();
-    const c = [m === undefined ? undefined : m + 1, this.#machine.nextDeadline(), this.#rejects.due()].filter((x): x is number => x !== undefined);
+    const c = [m === undefined ? undefined : m + 1, this.#machine.nextDeadline(), this.#nft.nextDeadline(), this.#rejects.due()].filter((x): x is number => x !== undefined);
     return c.length ? Math.min(...c) : undefined;
   }
 
@@ -129,11 +137,31 @@ export class Engine {
 
   tick(now: number): Effect[] {
     const fx = this.#knock(this.#matcher.expire(now), now);
-    fx.push(...this.#machine.tick(now), ...this.#rejects.flush(now));
+    fx.push(...this.#machine.tick(now), ...this.#nft.tick(now), ...this.#rejects.flush(now));
     return fx;
   }
 
   done(op: number, r: CommandResult, now: number): Effect[] { return this.#machine.done(op, r, now); }
+
+  /** The answer to an `nft` effect. */
+  nftDone(op: number, r: NftResult, now: number): Effect[] { return this.#nft.done(op, r, now); }
+
+  /**
+   * The elements an nft set holds (start-up, or a set new after a reload): ours become leases
+   * again; those of keys now gone, revoked or expired are deleted at once.
+   */
+  nftRestore(set: string, elements: readonly NftListedElement[], now: number): Effect[] {
+    const fx: Effect[] = [];
+    this.#doors.forEach((d, i) => {
+      for (const f of [4, 6] as const) {
+        const t = nftTarget(d, f);
+        if (t && setText(t.set) === set) fx.push(...this.#nft.restore(i, d, t, elements, (n) => this.#s.keyring?.byName(n)?.id, now));
+      }
+    });
+    const k = this.#s.keyring;
+    if (k) fx.push(...this.#nft.closeWhere(this.#dead(k, now), 'revoked', now));
+    return fx;
+  }
 
   /** Journal entries at start-up: re-arm or close. */
   restore(entries: readonly (Lease & { closing?: { reason: CloseReason; attempts: number; lastError?: string } })[], now: number): Effect[] {
@@ -168,25 +196,36 @@ export class Engine {
     // the same object means nothing changed on disk: no key objects are rebuilt
     if (keyring !== this.#verifierKeys) { this.#s.verifier?.setKeyring(keyring); this.#verifierKeys = keyring; }
     this.#s = { ...this.#s, keyring };
-    const dead = (name: string): boolean => {
-      const r = keyring.byName(name);
-      return !r || (r.revoked !== undefined && r.revoked <= now) || (r.expires !== undefined && r.expires <= now);
-    };
-    return this.#machine.closeWhere((l) => l.principal.kind === 'spa' && dead(l.principal.key), 'revoked', now);
+    const dead = this.#dead(keyring, now);
+    return [...this.#machine.closeWhere(dead, 'revoked', now), ...this.#nft.closeWhere(dead, 'revoked', now)];
   }
 
   /** Refuse new knocks; with CloseOnExit close every lease (failed stops stay in the journal). */
   shutdown(closeOnExit: boolean, now: number): Effect[] {
     this.#stopping = true;
     const fx = this.#rejects.flush(now, true);
-    if (closeOnExit) fx.push(...this.#machine.closeWhere(() => true, 'shutdown', now));
+    if (closeOnExit) fx.push(...this.#machine.closeWhere(() => true, 'shutdown', now), ...this.#nft.closeWhere(() => true, 'shutdown', now));
     return fx;
   }
 
   // ---------------------------------------------------------------------------------------
 
+  /** Sets first (they never wait), then commands; one open-rate token per grant even when both open. */
   #grant(q: GrantRequest, now: number): Effect[] {
-    return this.#stopping ? [] : this.#machine.grant(q, now);
+    if (this.#stopping) return [];
+    let admitted: boolean | undefined;
+    const admit = q.admit;
+    const once = admit ? { ...q, admit: () => (admitted ??= admit()) } : q;
+    return [...this.#nft.grant(once, now), ...this.#machine.grant(once, now)];
+  }
+
+  /** SPA leases whose key is gone, revoked or expired. */
+  #dead(keyring: Keyring, now: number): (l: { readonly principal: Principal }) => boolean {
+    return (l) => {
+      if (l.principal.kind !== 'spa') return false;
+      const r = keyring.byName(l.principal.key);
+      return !r || (r.revoked !== undefined && r.revoked <= now) || (r.expires !== undefined && r.expires <= now);
+    };
   }
 
   #knock(evs: ReturnType<SequenceMatcher['offer']>, now: number): Effect[] {

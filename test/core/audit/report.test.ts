@@ -206,3 +206,18 @@ test('a lease superseded by a re-open (its stop failed) ends there instead of sh
   assert.equal(a.closedAt, T0 + 12_000);
   assert.equal(byLease(rep.sessions, 'B').status, 'overdue');
 });
+
+test('nft set doors: a refused open is a failed session; a refused delete on an open session counts as a stop failure', () => {
+  const p = { kind: 'spa', key: 'alice', keyId: 'a1a1a1a1a1a1a1a1' };
+  const base = { door: 'ssh', src: '10.0.0.2', ip: '10.0.0.2', principal: p, set: 'inet knockd ssh4' };
+  const text = [
+    { time: 1000, event: 'command.fail', ...base, lease: 'N1', command: 'nft', timedOut: false, error: 'Error: No such file or directory' },
+    { time: 2000, event: 'door.open', ...base, lease: 'N2', ports: '22:tcp', grantedTtl: 30, expiresAt: 32_000, exitCode: 0 },
+    { time: 3000, event: 'command.fail', ...base, lease: 'N2', command: 'nft', timedOut: false, error: 'nft is not running', attempt: 1, retryAt: 4000 },
+    { time: 4000, event: 'door.close', ...base, lease: 'N2', reason: 'revoked', openedAt: 2000, attempts: 2 },
+  ].map((r) => JSON.stringify(r)).join('\n') + '\n';
+  const rep = buildReport(text, 10_000);
+  assert.equal(byLease(rep.sessions, 'N1').status, 'failed');
+  const n2 = byLease(rep.sessions, 'N2');
+  assert.deepEqual([n2.status, n2.stopFailures, n2.closeReason], ['closed', 1, 'revoked']);
+});
