@@ -75,9 +75,10 @@ function loadCap(): CapModule {
       capModule = require('cap') as CapModule;
     } catch (e) {
       const why = msg(e).split('\n')[0] ?? '';
-      throw new AppError('ERR_CAPTURE', `packet capture needs the optional module 'cap', which could not be loaded (${why}): ` +
-        "install libpcap-dev and a C toolchain (build-essential python3) and run 'npm i cap' where knockd-ts is installed, " +
-        "or install the Debian package; SPA-only doors work without it with 'SPAMode = socket' in [options]", { cause: e });
+      throw new AppError('ERR_CAPTURE', `packet capture needs the optional module 'cap' (libpcap), which could not be loaded (${why}): ` +
+        'install libpcap-dev and a C/C++ toolchain (Debian: apt install libpcap-dev build-essential python3), then reinstall ' +
+        "knockd-ts or run 'npm i cap' in its directory; or use the Debian package; SPA-only doors can run without pcap with " +
+        "'SPAMode = socket' in [options]", { cause: e });
     }
   }
   return capModule;
