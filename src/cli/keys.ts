@@ -12,7 +12,8 @@ import { AppError, exitCodeFor } from '../core/errors.js';
 import { parseCidr, type Cidr } from '../core/ip.js';
 import { clientKeyFromSecret, formatClientKey, formatPublicLine, parsePublicLine } from '../core/keys/client.js';
 import { keyIdHex } from '../core/keys/id.js';
-import { DOOR_RE, formatDate, keyStatus, MAX_TTL_LIMIT, NAME_RE, parseDate, parseList, type KeyRecord } from '../core/keys/record.js';
+import { DOOR_RE, formatDate, keyStatus, MAX_TTL_LIMIT, NAME_RE, parseList, type KeyRecord } from '../core/keys/record.js';
+import { parseWhen, TIME_SYNTAX } from '../core/time-text.js';
 import { checkKeysDir, loadKeyring, readKeyRecordFile, recordPath, writeKeyRecord } from '../io/keystore.js';
 import { loadClientKeyFile, writeSecretFile } from './spa-client.js';
 
@@ -32,12 +33,10 @@ interface AddFlags {
 
 const usage = (m: string): never => { throw new AppError('ERR_USAGE', m); };
 
-/** ISO date/time, or relative: 90d, 12h, 30m. */
+/** --expires: the shared time syntax (core/time-text.ts), counted forward from now. */
 function parseExpires(s: string, now: number): number {
-  const rel = /^(\d{1,6})([dhm])$/.exec(s);
-  if (rel && rel[1] && rel[2]) return now + Number(rel[1]) * ({ d: 86_400_000, h: 3_600_000, m: 60_000 } as const)[rel[2] as 'd' | 'h' | 'm'];
-  const t = parseDate(s);
-  return t === undefined ? usage(`--expires '${s}': expected an ISO date (2026-01-31, 2026-01-31T12:00:00Z) or a duration (90d, 12h)`) : t;
+  const t = parseWhen(s, now, 'future');
+  return t === undefined ? usage(`--expires '${s}': expected ${TIME_SYNTAX}`) : t;
 }
 
 function describe(r: KeyRecord, now: number): string[] {

@@ -13,6 +13,7 @@
 import { parseCidr, parseIp, type Cidr } from '../ip.js';
 import { AppError } from '../errors.js';
 import type { Principal } from './events.js';
+import { parseWhen, TIME_SYNTAX } from '../time-text.js';
 
 /** A line longer than this is counted as bad without being parsed (bounds memory per line). */
 export const MAX_LINE = 64 * 1024;
@@ -413,38 +414,16 @@ export function applyFilter(rep: AuditReport, f: AuditFilter, now: number): Audi
 }
 
 // ---------------------------------------------------------------------------------------
-// Time arguments (--since / --until)
-
-const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+// Time arguments (--since / --until): the shared syntax of core/time-text.ts
 
 /**
- * `2h`, `30m`, `7d`, `1w`, `45s` (that long before `now`), or an ISO 8601 date/time.
- * A date or date-time without an offset is taken as UTC, so results do not depend on the
- * machine's time zone. Throws AppError(ERR_USAGE) naming the option and the value.
+ * `2h`, `30m`, `7d`, `1w`, `45s` (that long before `now`), `now`, or an ISO 8601 date/time
+ * (UTC without an offset). Throws AppError(ERR_USAGE) naming the option and the value.
  */
 export function parseTimeArg(text: string, now: number, option: string): number {
-  const t = text.trim();
-  const rel = /^(\d{1,9})\s*([smhdw])$/.exec(t);
-  if (rel) return now - Number(rel[1]) * (UNIT_MS[rel[2] as string] as number);
-  if (t === 'now') return now;
-  const iso = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(t);
-  if (iso) {
-    const [, y, mo, d, h = '00', mi = '00', sec = '00', frac = '', zone = 'Z'] = iso;
-    const f = [y, mo, d, h, mi, sec].map(Number) as [number, number, number, number, number, number];
-    const ms = Number(frac.padEnd(3, '0'));
-    const v = Date.UTC(f[0], f[1] - 1, f[2], f[3], f[4], f[5], ms);
-    const back = new Date(v);
-    // Date.UTC rolls 2024-02-31 over to March: refuse dates that do not round-trip
-    const valid = back.getUTCFullYear() === f[0] && back.getUTCMonth() === f[1] - 1 && back.getUTCDate() === f[2]
-      && back.getUTCHours() === f[3] && back.getUTCMinutes() === f[4] && back.getUTCSeconds() === f[5];
-    let offsetMin = 0;
-    if (zone !== 'Z') {
-      const z = /^([+-])(\d{2}):?(\d{2})$/.exec(zone);
-      offsetMin = z ? (z[1] === '-' ? -1 : 1) * (Number(z[2]) * 60 + Number(z[3])) : NaN;
-    }
-    if (valid && Number.isFinite(offsetMin) && Math.abs(offsetMin) <= 18 * 60) return v - offsetMin * 60_000;
-  }
-  throw new AppError('ERR_USAGE', `${option} ${JSON.stringify(text)}: expected a relative time (30m, 2h, 7d, 1w) or an ISO date such as 2024-05-01 or 2024-05-01T12:00:00Z`);
+  const t = parseWhen(text, now, 'past');
+  if (t === undefined) throw new AppError('ERR_USAGE', `${option} ${JSON.stringify(text)}: expected ${TIME_SYNTAX}`);
+  return t;
 }
 
 export function parseIpFilter(text: string): Cidr {

@@ -5,19 +5,18 @@
  * whole-line '#' comments only, `[options]` case-sensitive, keys case-insensitive, split at
  * the first '=', bare `UseSyslog` anywhere. Values knockd would read with a surprising
  * meaning are refused: the first problem throws AppError with FILE:LINE, section, key, value.
+ * The keys themselves live in options.ts ([options]) and door-keys.ts (door sections).
  */
-import { AppError } from '../errors.js';
-import type { ErrorCode } from '../errors.js';
-import { parseIp } from '../ip.js';
-import { cTrim, cUpper, knockdSequence } from './catoi.js';
-import { parseSequence, formatSequence } from './sequence.js';
-import type { Config, Door, FlagName, Hit, Options } from './types.js';
+import { cTrim, cUpper } from './catoi.js';
+import type { Config, Door, Options } from './types.js';
 import { utf8Length } from '../utf8.js';
+import { directive, failAt, short, type Where } from './directive.js';
+import { applyOption, defaultOptions, OPTION_KEY_NAMES } from './options.js';
+import { applyDoorKey, type DoorBuilder } from './door-keys.js';
+import { DEFAULT_CMD_TIMEOUT, DEFAULT_SEQ_TIMEOUT } from './types.js';
 export { utf8Length };
-import {
-  DEFAULT_CMD_TIMEOUT, DEFAULT_KEYS_DIR, DEFAULT_MAX_ATTEMPTS, DEFAULT_SEQ_TIMEOUT,
-  DEFAULT_SPA_PORT, DEFAULT_SPA_WINDOW, DEFAULT_STATE_DIR,
-} from './types.js';
+export { MAX_INTERFACE_BYTES } from './options.js';
+export { MAX_TIMEOUT_SECONDS } from './door-keys.js';
 
 export interface ParseEnv {
   /** Text of a one_time_sequences file (opened for read and write). Throws AppError('ERR_OTS_FILE', ...) if unusable. */
@@ -30,89 +29,14 @@ export interface ParseEnv {
 export const MAX_LINE_BYTES = 4095;
 /** knockd keeps 127 characters of a door name. */
 export const MAX_DOOR_NAME_BYTES = 127;
-/** knockd keeps 31 characters of an interface name. */
-export const MAX_INTERFACE_BYTES = 31;
-/** Largest timeout in seconds: Node timers overflow beyond 2^31-1 ms. */
-export const MAX_TIMEOUT_SECONDS = 2147483;
 export const SPA_DOOR_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 
-const OPTION_KEYS = new Set([
-  'LOGFILE', 'PIDFILE', 'INTERFACE',
-  'SPAPORT', 'KEYSDIR', 'STATEDIR', 'SPAWINDOW', 'SPAMODE', 'SPAADDRESS', 'AUDITLOG', 'CLOSEONEXIT', 'MAXATTEMPTS',
-]);
-const DOOR_KEYS = new Set([
-  'SEQUENCE', 'ONE_TIME_SEQUENCES', 'SEQ_TIMEOUT', 'TIMEOUT', 'TCPFLAGS',
-  'START_COMMAND', 'COMMAND', 'START_COMMAND_6', 'COMMAND_6', 'STOP_COMMAND', 'STOP_COMMAND_6',
-  'CMD_TIMEOUT', 'TARGET', 'SPA', 'PORTS',
-]);
-const FLAG_TOKENS: Readonly<Record<string, readonly [FlagName, boolean]>> = {
-  FIN: ['fin', true], '!FIN': ['fin', false], SYN: ['syn', true], '!SYN': ['syn', false],
-  RST: ['rst', true], '!RST': ['rst', false], PSH: ['psh', true], '!PSH': ['psh', false],
-  ACK: ['ack', true], '!ACK': ['ack', false], URG: ['urg', true], '!URG': ['urg', false],
-};
-
-interface DoorBuilder {
-  name: string;
-  line: number;
-  sequence: Hit[];
-  oneTimeSequences?: string;
-  seqTimeout: number;
-  tcpFlags: Partial<Record<FlagName, boolean>>;
-  startCommand?: string;
-  startCommand6?: string;
-  stopCommand?: string;
-  stopCommand6?: string;
-  cmdTimeout: number;
-  target?: string;
-  spa: boolean;
-  ports?: Hit[];
-}
-
-interface OptionsBuilder {
-  useSyslog: boolean;
-  logFile?: string;
-  pidFile?: string;
-  interface?: string;
-  spaPort: number;
-  keysDir: string;
-  stateDir: string;
-  spaWindow: number;
-  spaMode: 'pcap' | 'socket';
-  spaAddresses: string[];
-  auditLog?: string;
-  closeOnExit: boolean;
-  maxAttempts: number;
-}
-
-
-const q = (s: string): string => JSON.stringify(s);
-const short = (s: string): string => (s.length > 60 ? `${s.slice(0, 60)}...` : s);
-
-interface Where { line: number; section?: string; key?: string; value?: string; text?: string }
-
 export function parseConfig(text: string, file: string, env: ParseEnv): Config {
-  const fail = (code: ErrorCode, w: Where, what: string, hint?: string): never => {
-    const parts: string[] = [];
-    if (w.section !== undefined) parts.push(`[${w.section}]`);
-    if (w.key !== undefined) parts.push(w.value !== undefined ? `${w.key} = ${q(w.value)}` : w.key);
-    else if (w.text !== undefined) parts.push(q(w.text));
-    const loc = parts.length ? ` ${parts.join(' ')}` : '';
-    throw new AppError(code, `${file}:${w.line}:${loc}: ${what}${hint ? ` (${hint})` : ''}`);
-  };
+  const fail = (code: Parameters<typeof failAt>[1], w: Where, what: string, hint?: string): never => failAt(file, code, w, what, hint);
 
   const warnings: string[] = [];
-  const opts: OptionsBuilder = {
-    useSyslog: false,
-    spaPort: DEFAULT_SPA_PORT,
-    keysDir: DEFAULT_KEYS_DIR,
-    stateDir: DEFAULT_STATE_DIR,
-    spaWindow: DEFAULT_SPA_WINDOW,
-    spaMode: 'pcap',
-    spaAddresses: [],
-    closeOnExit: true,
-    maxAttempts: DEFAULT_MAX_ATTEMPTS,
-  };
-  let interfaceLine = 0;
+  const opts = defaultOptions();
+  const interfaceLine = { line: 0 };
   const doors: DoorBuilder[] = [];
   let section: { kind: 'none' } | { kind: 'options' } | { kind: 'door'; door: DoorBuilder } = { kind: 'none' };
 
@@ -176,142 +100,11 @@ export function parseConfig(text: string, file: string, env: ParseEnv): Config {
     }
     if (keyText === '') fail('ERR_CONFIG_SYNTAX', w, 'syntax error: missing key before "="');
 
-    const num = (min: number, max: number, unit = ''): number => {
-      if (!/^[0-9]+$/.test(value)) {
-        fail('ERR_CONFIG_VALUE', w, `not a decimal number ${min}..${max}${unit}`,
-          'knockd would read it with atoi(); write digits only');
-      }
-      const n = value.replace(/^0+(?=\d)/, '').length > 10 ? Infinity : Number(value);
-      if (n < min || n > max) fail('ERR_CONFIG_VALUE', w, `out of range, use ${min}..${max}${unit}`);
-      return n;
-    };
-    const yesNo = (): boolean => {
-      const v = value.toLowerCase();
-      if (v === 'yes') return true;
-      if (v === 'no') return false;
-      return fail('ERR_CONFIG_VALUE', w, 'expected yes or no');
-    };
-    const path = (): string => {
-      if (value === '') fail('ERR_CONFIG_VALUE', w, 'empty path', 'remove the line to use the default');
-      return env.resolvePath(value);
-    };
-
+    const d = directive(file, env, warnings, w, key, keyText, value);
     if (section.kind === 'options') {
-      if (!OPTION_KEYS.has(key)) {
-        fail('ERR_CONFIG_SYNTAX', w, `unknown key in [options]`,
-          DOOR_KEYS.has(key) ? `${keyText} belongs in a door section` :
-            'known: UseSyslog, LogFile, PidFile, Interface, SPAPort, KeysDir, StateDir, SPAWindow, SPAMode, SPAAddress, AuditLog, CloseOnExit, MaxAttempts');
-      }
-      switch (key) {
-        case 'LOGFILE':
-          // Empty = no log file (as knockd). Kept verbatim: knockd opens it relative to its cwd.
-          if (value === '') delete opts.logFile; else opts.logFile = value;
-          break;
-        case 'PIDFILE':
-          if (value === '') fail('ERR_CONFIG_VALUE', w, 'empty pid file name', 'knockd would try to create a file named ""; remove the line to use the default');
-          opts.pidFile = value;
-          break;
-        case 'INTERFACE':
-          if (value === '') { warnings.push(`${file}:${lineNo}: [options] ${keyText} = "": empty Interface ignored (as knockd)`); break; }
-          if (utf8Length(value) > MAX_INTERFACE_BYTES) {
-            fail('ERR_CONFIG_VALUE', w, `interface name longer than ${MAX_INTERFACE_BYTES} bytes`, 'knockd would truncate it');
-          }
-          if (opts.interface === undefined) { opts.interface = value; interfaceLine = lineNo; }
-          else {
-            warnings.push(`${file}:${lineNo}: [options] ${keyText} = ${q(value)}: ignored, the first Interface (${q(opts.interface)}, line ${interfaceLine}) wins as in knockd`);
-          }
-          break;
-        case 'SPAPORT': opts.spaPort = num(1, 65535); break;
-        case 'KEYSDIR': opts.keysDir = path(); break;
-        case 'STATEDIR': opts.stateDir = path(); break;
-        case 'AUDITLOG': opts.auditLog = path(); break;
-        case 'SPAWINDOW': opts.spaWindow = num(1, 3600, ' seconds'); break;
-        case 'MAXATTEMPTS': opts.maxAttempts = num(1, 10_000_000); break;
-        case 'CLOSEONEXIT': opts.closeOnExit = yesNo(); break;
-        case 'SPAMODE': {
-          const v = value.toLowerCase();
-          if (v !== 'pcap' && v !== 'socket') fail('ERR_CONFIG_VALUE', w, 'expected pcap or socket');
-          opts.spaMode = v as 'pcap' | 'socket';
-          break;
-        }
-        case 'SPAADDRESS': {
-          const out: string[] = [];
-          for (const [idx, item] of value.split(',').entries()) {
-            const t = cTrim(item);
-            if (t === '') fail('ERR_CONFIG_VALUE', w, `item ${idx + 1} is empty`, 'comma-separated numeric IPv4/IPv6 addresses');
-            const ip = parseIp(t);
-            if (!ip) fail('ERR_CONFIG_VALUE', w, `item ${idx + 1} ${q(t)} is not a numeric IP address`, 'host names are not resolved');
-            else if (!out.includes(ip.text)) out.push(ip.text);
-          }
-          opts.spaAddresses = out;
-          break;
-        }
-      }
-      continue;
-    }
-
-    // ---- door keys ----
-    const door = section.door;
-    if (!DOOR_KEYS.has(key)) {
-      fail('ERR_CONFIG_SYNTAX', w, 'unknown key in a door section',
-        OPTION_KEYS.has(key) ? `${keyText} belongs in [options]` :
-          'known: Sequence, One_Time_Sequences, Seq_Timeout, TCPFlags, Start_Command, Start_Command_6, Stop_Command, Stop_Command_6, Cmd_Timeout, Target, spa, ports');
-    }
-    switch (key) {
-      case 'SEQUENCE': {
-        const r = parseSequence(value);
-        if (!r.ok) fail('ERR_CONFIG_VALUE', w, r.error);
-        else door.sequence = r.hits;
-        break;
-      }
-      case 'PORTS': {
-        const r = parseSequence(value);
-        if (!r.ok) fail('ERR_CONFIG_VALUE', w, r.error, 'ports = PORT[:tcp|udp],...');
-        else door.ports = r.hits;
-        break;
-      }
-      case 'ONE_TIME_SEQUENCES': {
-        if (value === '') fail('ERR_CONFIG_VALUE', w, 'empty path');
-        const abs = env.resolvePath(value);
-        let content = '';
-        try {
-          content = env.readOts(abs);
-        } catch (e) {
-          const msg = e instanceof Error ? e.message : String(e);
-          fail('ERR_OTS_FILE', w, msg);
-        }
-        door.sequence = firstOtsSequence(content, abs, door.name, warnings, (what, hint) => fail('ERR_OTS_FILE', w, what, hint));
-        door.oneTimeSequences = abs;
-        break;
-      }
-      case 'SEQ_TIMEOUT': case 'TIMEOUT': door.seqTimeout = num(0, MAX_TIMEOUT_SECONDS, ' seconds'); break;
-      case 'CMD_TIMEOUT': door.cmdTimeout = num(0, MAX_TIMEOUT_SECONDS, ' seconds'); break;
-      case 'TCPFLAGS': {
-        // knockd: upper-case, split on ',', tokens NOT trimmed, later token wins, lines accumulate.
-        for (const tok of cUpper(value).split(',')) {
-          const f = FLAG_TOKENS[tok];
-          if (!f) {
-            fail('ERR_CONFIG_VALUE', w, `unrecognized flag ${q(tok)}`,
-              tok !== cTrim(tok) ? 'no blanks around flags, knockd rejects them too' :
-                tok === '' ? 'empty flag' : 'use fin, syn, rst, psh, ack, urg, optionally with !');
-          } else door.tcpFlags[f[0]] = f[1];
-        }
-        break;
-      }
-      case 'START_COMMAND': case 'COMMAND': door.startCommand = value; break;
-      case 'START_COMMAND_6': case 'COMMAND_6': door.startCommand6 = value; break;
-      case 'STOP_COMMAND': door.stopCommand = value; break;
-      case 'STOP_COMMAND_6': door.stopCommand6 = value; break;
-      case 'TARGET': {
-        const ip = parseIp(value);
-        if (!ip) {
-          fail('ERR_CONFIG_VALUE', w, 'not a numeric IPv4/IPv6 address',
-            value === '' ? 'empty target' :
-              'knockd compares the destination address as text, so a host name never matches; write the numeric address');
-        } else door.target = ip.text;
-        break;
-      }
-      case 'SPA': door.spa = yesNo(); break;
+      applyOption(opts, d, interfaceLine);
+    } else {
+      applyDoorKey(section.door, d, (k) => OPTION_KEY_NAMES.has(k));
     }
   }
 
@@ -336,31 +129,4 @@ export function parseConfig(text: string, file: string, env: ParseEnv): Config {
   const options: Options = { ...opts, spaAddresses: [...opts.spaAddresses] };
   const outDoors: Door[] = doors.map((d) => ({ ...d, tcpFlags: { ...d.tcpFlags } }));
   return { file: env.resolvePath(file), options, doors: outDoors, warnings };
-}
-
-/**
- * The first usable line of a one-time-sequences file. Lines knockd also skips (port > 65535,
- * bad protocol, > 32 items) are skipped with a warning as knockd does; lines knockd would use
- * with a meaning we refuse (port 0 from an empty item, `-1`, ...) are an error, because
- * skipping them would make us expect a different sequence than knockd.
- */
-function firstOtsSequence(
-  content: string, path: string, door: string, warnings: string[],
-  fail: (what: string, hint?: string) => never,
-): Hit[] {
-  const lines = content.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = cTrim(lines[i] ?? '');
-    if (line === '' || line.startsWith('#')) continue;
-    const r = parseSequence(line);
-    if (r.ok) return r.hits;
-    const k = knockdSequence(line);
-    if (k.ok) {
-      fail(`${path}:${i + 1}: ${q(short(line))}: ${r.error}`,
-        `knockd would use it as ${formatSequence(k.hits)}; fix or comment out the line`);
-    }
-    warnings.push(`${path}:${i + 1}: ${q(short(line))}: skipped invalid sequence for door '${door}': ${r.error}`);
-  }
-  return fail(`${path}: no valid sequence left in the one time sequences file for door '${door}'`,
-    'add a line like " 7000,8000:udp,9000"');
 }

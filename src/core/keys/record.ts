@@ -8,6 +8,7 @@ import * as ini from 'ini';
 import { AppError } from '../errors.js';
 import { parseCidr, type Cidr } from '../ip.js';
 import { fromB64, keyIdHex, toB64, type KeyType } from './id.js';
+import { parseInstant } from '../time-text.js';
 
 export interface KeyRecord {
   readonly name: string;
@@ -40,14 +41,13 @@ const KNOWN = new Set(['name', 'type', 'public', 'secret', 'id', 'doors', 'from'
 
 const DATE_RE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
-/** ISO 8601 date (YYYY-MM-DD = 00:00 UTC that day) or date-time with zone → ms; undefined if invalid. */
+/**
+ * A date in a key record: ISO 8601 date (YYYY-MM-DD = 00:00 UTC that day) or date-time with a
+ * zone, as formatDate writes it → ms; undefined if invalid. Stricter than what humans may type
+ * (core/time-text.ts), which it uses for the calendar arithmetic.
+ */
 export function parseDate(s: string): number | undefined {
-  if (!DATE_RE.test(s)) return undefined;
-  const y = Number(s.slice(0, 4)), m = Number(s.slice(5, 7)), d = Number(s.slice(8, 10));
-  const day = new Date(Date.UTC(y, m - 1, d));
-  if (day.getUTCFullYear() !== y || day.getUTCMonth() !== m - 1 || day.getUTCDate() !== d) return undefined; // 2025-02-30
-  const t = Date.parse(s.length === 10 ? `${s}T00:00:00Z` : s);
-  return Number.isFinite(t) ? t : undefined;
+  return DATE_RE.test(s) ? parseInstant(s) : undefined;
 }
 
 export function formatDate(ms: number): string {
