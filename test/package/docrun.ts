@@ -6,8 +6,10 @@
  * each with `bash -c`, in a sandbox it prepared (test/package/sandbox.ts). What a runner adds
  * is environment, never text: a HOME, a working directory, PATH with the shims in
  * test/package/shims (sudo, systemctl), /etc/hosts naming server.example.org, and the network
- * namespace: lines starting with `knock`/`knock-ts` run in the client namespace, all others in
- * the server namespace (they start the daemon, or only touch files).
+ * namespace: lines starting with `knock`/`knock-ts` run in the client namespace, `knockd`/
+ * `knockd-ts` in the server namespace, all others (npm, apt, systemctl, install, ...) in the
+ * host's, where the package registries are (the systemctl shim starts the daemon in the server
+ * namespace itself).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,9 +22,9 @@ export const RUNNERS: Readonly<Record<string, string>> = {
   'deb-install': 'scripts/test-deb.sh (test/package/deb-sandbox.ts)',
   'first-spa-door': 'scripts/test-deb.sh (test/package/deb-sandbox.ts)',
   'deb-systemd': 'scripts/test-deb.sh (test/package/deb-sandbox.ts)',
-  'npm-install': 'test/package/readme.test.ts',
-  'usage': 'test/package/readme.test.ts',
-  'systemd-manual': 'test/package/readme.test.ts',
+  'npm-install': 'test/package/readme.test.ts (test/package/readme-sandbox.ts)',
+  'usage': 'test/package/readme.test.ts (test/package/readme-sandbox.ts)',
+  'systemd-manual': 'test/package/readme.test.ts (test/package/readme-sandbox.ts)',
 };
 
 export interface DocCommand { file: string; line: number; text: string }
@@ -81,8 +83,8 @@ export interface RunEnv {
 
 /** Runs one documented command as written; returns its result with the location for messages. */
 export async function runDoc(c: DocCommand, r: RunEnv): Promise<RunResult & { where: string }> {
-  const client = /^knock(-ts)?$/.test(commandWord(c.text));
-  const ns = client ? r.clientNs : r.serverNs;
+  const word = commandWord(c.text);
+  const ns = /^knock(-ts)?$/.test(word) ? r.clientNs : /^knockd(-ts)?$/.test(word) ? r.serverNs : undefined;
   const envArgs = Object.entries(r.env).map(([k, v]) => `${k}=${v}`);
   const script = `cd ${JSON.stringify(r.cwd)} && set -o pipefail && ${c.text}`;
   const argv = ['env', ...envArgs, 'bash', '-c', script];
