@@ -67,6 +67,7 @@ export function checkInstalled(): void {
   ok('man pages knock-ts(1), knockd-ts(8), knockd-ts.conf(5)');
   check(/knockd-ts/.test(must('knock-ts --version')) && /knockd-ts/.test(must('knockd-ts --version')), 'knock-ts/knockd-ts --version');
   must('knockd-ts --check >/dev/null');
+  check(sh('KNOCKD_TS_CODE_CACHE=report knock-ts --version').err.trim() === 'code-cache: accepted', 'knock-ts starts from its V8 code cache');
   must('logrotate -d /etc/logrotate.d/knockd-ts 2>/dev/null');
   ok('knock-ts --version, knockd-ts --version, knockd-ts --check (the shipped config), logrotate -d');
 }

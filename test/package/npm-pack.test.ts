@@ -65,7 +65,7 @@ async function spaKnockArrives(knock: string, home: string): Promise<void> {
 
 test('npm pack: builds first and ships exactly what runs', { skip }, () => {
   const files = run('tar', ['-tzf', packOnce()]).out.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
-  for (const f of ['bin/knock', 'bin/knockd', 'bin/package.json', 'dist/bundle/knock.cjs', 'dist/src/cli/knockd.js', 'dist/src/daemon/daemon.js',
+  for (const f of ['bin/knock', 'bin/knockd', 'bin/package.json', 'dist/bundle/knock.cjs', 'dist/bundle/knock.cjs.cache', 'dist/src/cli/knockd.js', 'dist/src/daemon/daemon.js',
     'dist/man/knock.1', 'dist/man/knockd.8', 'dist/man/knockd.conf.5', 'systemd/knockd.service', 'systemd/knockd.logrotate',
     'keys/README.md', 'docs/ARCHITECTURE.md', 'README.md', 'SECURITY.md', 'PROTOCOL.md', 'LICENSE', 'package.json']) {
     assert.ok(files.includes(f), `${f} missing from the tarball`);
@@ -79,7 +79,9 @@ test('npm i -g --prefix DIR ./knockd-ts.tgz: knock --version, --keygen, an SPA k
   const r = install(prefix);
   assert.equal(r.code, 0, r.err.slice(-3000));
   const bin = (n: string) => join(prefix, 'bin', n);
-  assert.equal(run(bin('knock'), ['--version']).out.split('\n')[0], `knock (knockd-ts) ${version}`);
+  const v = run(bin('knock'), ['--version'], { ...process.env, KNOCKD_TS_CODE_CACHE: 'report' });
+  assert.equal(v.out.split('\n')[0], `knock (knockd-ts) ${version}`);
+  assert.equal(v.err.trim(), 'code-cache: accepted', 'the installed bundle starts from its V8 code cache');
   const home = join(work, 'home-full');
   mkdirSync(home, { mode: 0o700 });
   await spaKnockArrives(bin('knock'), home);
