@@ -50,7 +50,10 @@ ip -n "$CLI" route get $S4 | grep -q "dev $VC" || { echo "demo: route to $S4 is 
 say "server: a TCP service on port 2222, rejected by iptables unless knocked"
 insrv node -e "require('net').createServer(s=>{s.on('error',()=>{});s.end('hello from the guarded service\n')}).listen(2222,'::')" &
 PIDS+=($!)
-insrv iptables -A INPUT -p tcp --dport 2222 -j REJECT --reject-with tcp-reset
+# established connections stay up when a door closes (an SSH session outlives the door)
+insrv iptables  -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+insrv ip6tables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+insrv iptables  -A INPUT -p tcp --dport 2222 -j REJECT --reject-with tcp-reset
 insrv ip6tables -A INPUT -p tcp --dport 2222 -j REJECT --reject-with tcp-reset
 
 mkdir -p "$WORK/keys" "$WORK/state" "$WORK/home/.knock"
@@ -63,23 +66,26 @@ cat > "$WORK/knockd.conf" <<CONF
 	StateDir  = $WORK/state
 	KeysDir   = $WORK/keys
 
-# a classic knockd door, exactly as knockd 0.8 would read it
+# a classic knockd door (knockd 0.8 reads this file too). The commands are idempotent:
+# "-C || -I" counts a rule that is already there as open, "! -C || -D" a rule already gone
+# as closed, so a firewall reload from outside can never lock the user out; -w waits for
+# the xtables lock instead of failing.
 [openSSH]
 	sequence      = 7000,8000:udp,9000
 	seq_timeout   = 5
 	tcpflags      = syn
-	start_command = iptables -I INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT
+	start_command = iptables -w -C INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT || iptables -w -I INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT
 	cmd_timeout   = 4
-	stop_command  = iptables -D INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT
+	stop_command  = ! iptables -w -C INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT || iptables -w -D INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT
 
 # the same door opened by a signed single-packet knock
 [ssh]
 	spa             = yes
-	start_command   = iptables -I INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT
-	start_command_6 = ip6tables -I INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT
+	start_command   = iptables -w -C INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT || iptables -w -I INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT
+	start_command_6 = ip6tables -w -C INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT || ip6tables -w -I INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT
 	cmd_timeout     = 4
-	stop_command    = iptables -D INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT
-	stop_command_6  = ip6tables -D INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT
+	stop_command    = ! iptables -w -C INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT || iptables -w -D INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT
+	stop_command_6  = ! ip6tables -w -C INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT || ip6tables -w -D INPUT -s %IP% -p tcp --dport 2222 -j ACCEPT
 CONF
 say "config ($WORK/knockd.conf), validated:"
 node bin/knockd --check -c "$WORK/knockd.conf"

@@ -33,6 +33,40 @@ test('src/core imports no I/O modules and uses no ambient clock, randomness or e
   assert.deepEqual(offenders, []);
 });
 
+/** Every import (static or dynamic, type-only included) of a file, relative ones resolved to .ts paths. */
+function imports(file: string): { spec: string; resolved?: string }[] {
+  const text = readFileSync(file, 'utf8');
+  const out: { spec: string; resolved?: string }[] = [];
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'";]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+    const spec = (m[1] ?? m[2]) as string;
+    out.push(spec.startsWith('.') ? { spec, resolved: join(file, '..', spec.replace(/\.js$/, '.ts')) } : { spec });
+  }
+  return out;
+}
+
+test('src/core imports only src/core (relative imports resolved), and no I/O packages', () => {
+  const core = join(repoRoot, 'src', 'core');
+  const offenders: string[] = [];
+  for (const f of tsFiles(core)) {
+    for (const i of imports(f)) {
+      if (i.resolved !== undefined && !i.resolved.startsWith(core + '/')) offenders.push(`${relative(repoRoot, f)} imports ${i.spec}`);
+      if (i.resolved === undefined && !/^(node:)?(crypto|ini)$/.test(i.spec)) offenders.push(`${relative(repoRoot, f)} imports package ${i.spec}`);
+    }
+  }
+  assert.deepEqual(offenders, []);
+});
+
+test('the import resolver sees relative imports into src/io (it would have caught core → io)', () => {
+  const found = imports(join(repoRoot, 'src', 'daemon', 'main.ts')).filter((i) => i.resolved?.includes(`${join('src', 'io')}/`));
+  assert.ok(found.length > 5, JSON.stringify(found));
+});
+
+test('no source file is over 300 lines', () => {
+  const long = tsFiles(join(repoRoot, 'src')).map((f) => [relative(repoRoot, f), readFileSync(f, 'utf8').split('\n').length - 1] as const)
+    .filter(([, n]) => n > 300);
+  assert.deepEqual(long, []);
+});
+
 test('only src/io/capture.ts imports cap', () => {
   const importers = tsFiles(join(repoRoot, 'src'))
     .filter((f) => /(from\s+['"]cap['"]|require\(['"]cap['"]\))/.test(readFileSync(f, 'utf8')))

@@ -8,15 +8,15 @@
  * prints the version, `-h -V` the usage). Commander cannot reproduce the last three points, so
  * this file carries a small getopt_long of its own.
  *
- * The SPA paths (`--spa`, `--keygen`) load ./spa-client.js with a dynamic import; the classic
- * path loads nothing beyond node:net/dgram/dns.
+ * The SPA paths (`--spa`, `--keygen`, `--pubkey`, `-W`, `--wait`, `knock PROFILE`) load
+ * ./spa-client.js with a dynamic import; the classic path loads nothing beyond node:net/dgram/dns.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { tcpHit, udpHit, resolve, ResolveError, type Family, type Resolved } from '../io/send.js';
 import { exitCodeFor, isAppError } from '../core/errors.js';
-import { parseIp } from '../core/ip.js';
+import type { ClientArgs } from '../client/args.js';
+import { SPA_USAGE, USAGE, versionText } from './knock-text.js';
+
+export { SPA_USAGE, USAGE } from './knock-text.js';
 
 export interface KnockDeps {
   tcpHit(addr: string, family: Family, port: number): Promise<void>;
@@ -31,29 +31,10 @@ export interface KnockIo {
   err: (s: string) => void;
   /** program name for getopt messages (knock uses argv[0]) */
   prog?: string;
+  /** home directory for ~/.knock (tests); default os.homedir() */
+  home?: string;
   deps?: Partial<KnockDeps>;
 }
-
-export const USAGE =
-  'usage: knock [options] <host> <port[:proto]> [port[:proto]] ...\n' +
-  'options:\n' +
-  '  -u, --udp            make all ports hits use UDP (default is TCP)\n' +
-  '  -d, --delay <t>      wait <t> milliseconds between port hits\n' +
-  '  -4, --ipv4           Force usage of IPv4\n' +
-  '  -6, --ipv6           Force usage of IPv6\n' +
-  '  -v, --verbose        be verbose\n' +
-  '  -V, --version        display version\n' +
-  '  -h, --help           this help\n' +
-  '\n' +
-  'example:  knock myserver.example.com 123:tcp 456:udp 789:tcp\n' +
-  '\n';
-
-/** Printed after USAGE for an explicit -h/--help only, so error output stays byte-identical to knock 0.8. */
-export const SPA_USAGE =
-  'signed single-packet authorization (knockd-ts):\n' +
-  '  knock --spa --key <file> [--door <name>] [--ttl <s>] [--allow-ip <ip>] [--spa-port <n>] [-4|-6] [-v] <host>\n' +
-  '  knock --keygen [--key <file>] [--type ed25519|hmac] [--force]\n' +
-  '\n';
 
 // ---------------------------------------------------------------------------------------------
 // getopt_long
@@ -61,7 +42,8 @@ export const SPA_USAGE =
 type ArgKind = 'none' | 'required';
 interface LongOpt { name: string; arg: ArgKind; key: string }
 
-const SHORT: Record<string, ArgKind> = { v: 'none', u: 'none', d: 'required', h: 'none', V: 'none', '4': 'none', '6': 'none' };
+const SHORT: Record<string, ArgKind> = { v: 'none', u: 'none', d: 'required', h: 'none', V: 'none', '4': 'none', '6': 'none',
+  W: 'required' /* knockd-ts: ProxyCommand mode, named after ssh -W */ };
 
 /** knock 0.8's long options; abbreviations are resolved against these first (compatibility). */
 const CLASSIC_LONG: LongOpt[] = [
@@ -83,6 +65,13 @@ const SPA_LONG: LongOpt[] = [
   { name: 'ttl', arg: 'required', key: 'ttl' },
   { name: 'allow-ip', arg: 'required', key: 'allow-ip' },
   { name: 'spa-port', arg: 'required', key: 'spa-port' },
+  { name: 'comment', arg: 'required', key: 'comment' },
+  { name: 'pubkey', arg: 'none', key: 'pubkey' },
+  { name: 'dry-run', arg: 'none', key: 'dry-run' },
+  { name: 'stun', arg: 'required', key: 'stun' },
+  { name: 'wait', arg: 'required', key: 'wait' },
+  { name: 'timeout', arg: 'required', key: 'timeout' },
+  { name: 'config', arg: 'required', key: 'config' },
 ];
 
 export type OptEvent =
@@ -164,26 +153,8 @@ export function delayToMs(delay: number): number {
   return usec / 1000;
 }
 
-function versionText(): string {
-  let version = '0.1.0';
-  try {
-    let dir = dirname(fileURLToPath(import.meta.url));
-    for (let k = 0; k < 6; k++) {
-      try {
-        const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
-        if (pkg.name === 'knockd-ts' && typeof pkg.version === 'string') { version = pkg.version; break; }
-      } catch { /* keep looking */ }
-      dir = dirname(dir);
-    }
-  } catch { /* default */ }
-  return `knock (knockd-ts) ${version}\n` +
-    'compatible with knock 0.8, Copyright (C) 2004-2012 Judd Vinet <jvinet@zeroflux.org>\n';
-}
-
 // ---------------------------------------------------------------------------------------------
 // main
-
-interface SpaOpts { key?: string; type?: string; force: boolean; door?: string; ttl?: string; allowIp?: string; spaPort?: string }
 
 /** Parsed port argument: knock splits at the first ':' and only exact lowercase "udp" is UDP. */
 export function parsePortArg(arg: string, forceUdp: boolean): { service: string; proto: 'tcp' | 'udp' } {
@@ -192,6 +163,14 @@ export function parsePortArg(arg: string, forceUdp: boolean): { service: string;
   const udp = forceUdp || (c >= 0 && arg.slice(c + 1) === 'udp');
   return { service, proto: udp ? 'udp' : 'tcp' };
 }
+
+type Mode = 'classic' | 'spa' | 'keygen' | 'pubkey';
+/** knockd-ts options that take a value, and the ClientArgs field each one fills. */
+const SPA_VALUE: Record<string, keyof SpaArgs> = {
+  key: 'key', type: 'type', door: 'door', ttl: 'ttl', 'allow-ip': 'allowIp', 'spa-port': 'spaPort', comment: 'comment',
+  stun: 'stun', wait: 'wait', timeout: 'timeout', config: 'config', W: 'proxy',
+};
+type SpaArgs = Omit<ClientArgs, 'mode' | 'positionals' | 'classicOnly' | 'verbose' | 'family'>;
 
 export async function knockMain(argv: string[], io: KnockIo): Promise<number> {
   const prog = io.prog ?? 'knock';
@@ -202,8 +181,8 @@ export async function knockMain(argv: string[], io: KnockIo): Promise<number> {
   };
   const positionals: string[] = [];
   let verbose = false, udp = false, family: Family | undefined, delayText: string | undefined;
-  let mode: 'classic' | 'spa' | 'keygen' = 'classic';
-  const spa: SpaOpts = { force: false };
+  let mode: Mode = 'classic';
+  const spa: SpaArgs = {};
   const spaOnly: string[] = [];
   const classicOnly: string[] = [];
 
@@ -217,22 +196,33 @@ export async function knockMain(argv: string[], io: KnockIo): Promise<number> {
       case '6': family = 6; break;
       case 'h': io.out(USAGE + SPA_USAGE); return 1;
       case 'V': io.out(versionText()); return 0;
-      case 'spa':
-      case 'keygen':
-        if (mode !== 'classic' && mode !== ev.key) return usageError(io, prog, '--spa and --keygen exclude each other');
-        mode = ev.key === 'spa' ? 'spa' : 'keygen'; break;
+      case 'spa': case 'keygen': case 'pubkey':
+        if (mode !== 'classic' && mode !== ev.key) return usageError(io, prog, `--${mode} and ${ev.spelled} exclude each other`);
+        mode = ev.key; break;
       case 'force': spa.force = true; spaOnly.push(ev.spelled); break;
-      case 'key': spa.key = ev.value; break;
-      case 'type': spa.type = ev.value; spaOnly.push(ev.spelled); break;
-      case 'door': spa.door = ev.value; spaOnly.push(ev.spelled); break;
-      case 'ttl': spa.ttl = ev.value; spaOnly.push(ev.spelled); break;
-      case 'allow-ip': spa.allowIp = ev.value; spaOnly.push(ev.spelled); break;
-      case 'spa-port': spa.spaPort = ev.value; spaOnly.push(ev.spelled); break;
+      case 'dry-run': spa.dryRun = true; spaOnly.push(ev.spelled); break;
+      default: {
+        const field = SPA_VALUE[ev.key];
+        if (field) { (spa as Record<string, unknown>)[field] = ev.value; if (ev.key !== 'key') spaOnly.push(ev.spelled); }
+      }
     }
   }
-
-  if (mode === 'keygen') return keygen(spa, positionals, classicOnly, verbose, family, io, prog);
-  if (mode === 'spa') return spaKnock(spa, positionals, classicOnly, verbose, family, io, prog);
+  // -W, --wait and --dry-run only exist for SPA; `knock NAME` with a profile NAME is an SPA knock.
+  if (mode === 'classic' && (spa.proxy !== undefined || spa.wait !== undefined || spa.dryRun)) mode = 'spa';
+  if (mode === 'classic' && positionals.length === 1 && classicOnly.length === 0) {
+    try {
+      if ((await import('../client/args.js')).isProfileName(positionals[0] as string, spa.config, io.home)) mode = 'spa';
+    } catch (e) {
+      if (!isAppError(e)) throw e;
+      io.err(`knock: ${e.message} [${e.code}]\n`);
+      return exitCodeFor(e.code);
+    }
+  }
+  if (mode !== 'classic') {
+    const a: ClientArgs = { mode, positionals, classicOnly, verbose, ...spa, ...(family !== undefined ? { family } : {}) };
+    const { clientMain } = await import('./spa-client.js');
+    return clientMain(a, { out: io.out, err: io.err, ...(io.home !== undefined ? { home: io.home } : {}) });
+  }
   if (spa.key !== undefined || spaOnly.length > 0) {
     return usageError(io, prog, `option '${spaOnly[0] ?? '--key'}' needs --spa or --keygen`);
   }
@@ -268,71 +258,6 @@ export async function knockMain(argv: string[], io: KnockIo): Promise<number> {
 function usageError(io: KnockIo, prog: string, msg: string): number {
   io.err(`${prog}: ${msg}\n`);
   return exitCodeFor('ERR_USAGE');
-}
-
-// ---- SPA routes (dynamic import so the classic path never loads crypto) ----------------------
-
-type SpaClientModule = typeof import('./spa-client.js');
-
-async function loadSpaClient(): Promise<SpaClientModule> {
-  return import('./spa-client.js');
-}
-
-async function guardedSpa(io: KnockIo, fn: () => Promise<number>): Promise<number> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (isAppError(e)) { io.err(`knock: ${e.message} [${e.code}]\n`); return exitCodeFor(e.code); }
-    throw e;
-  }
-}
-
-async function keygen(spa: SpaOpts, positionals: string[], classicOnly: string[], verbose: boolean, family: Family | undefined,
-  io: KnockIo, prog: string): Promise<number> {
-  if (positionals.length > 0) return usageError(io, prog, `--keygen takes no host or ports (got '${positionals[0]}')`);
-  const bad = [...classicOnly, ...(verbose ? ['-v'] : []), ...(family ? [`-${family}`] : []),
-    ...(spa.door !== undefined ? ['--door'] : []), ...(spa.ttl !== undefined ? ['--ttl'] : []),
-    ...(spa.allowIp !== undefined ? ['--allow-ip'] : []), ...(spa.spaPort !== undefined ? ['--spa-port'] : [])];
-  if (bad.length > 0) return usageError(io, prog, `option '${bad[0]}' does not apply to --keygen`);
-  if (spa.type !== undefined && spa.type !== 'ed25519' && spa.type !== 'hmac') {
-    return usageError(io, prog, `--type must be ed25519 or hmac (got '${spa.type}')`);
-  }
-  const o: Parameters<SpaClientModule['keygenMain']>[0] = { out: io.out, err: io.err, force: spa.force };
-  if (spa.key !== undefined) o.key = spa.key;
-  if (spa.type !== undefined) o.type = spa.type as 'ed25519' | 'hmac';
-  return guardedSpa(io, async () => (await loadSpaClient()).keygenMain(o));
-}
-
-async function spaKnock(spa: SpaOpts, positionals: string[], classicOnly: string[], verbose: boolean, family: Family | undefined,
-  io: KnockIo, prog: string): Promise<number> {
-  if (classicOnly.length > 0) return usageError(io, prog, `option '${classicOnly[0]}' does not apply to --spa`);
-  if (spa.force || spa.type !== undefined) return usageError(io, prog, `option '${spa.force ? '--force' : '--type'}' only applies to --keygen`);
-  if (spa.key === undefined || spa.key === '') return usageError(io, prog, '--spa needs --key <file>');
-  if (positionals.length !== 1) {
-    return usageError(io, prog, positionals.length === 0 ? '--spa needs a <host>' : `--spa takes one <host> and no ports (extra '${positionals[1]}')`);
-  }
-  const o: Parameters<SpaClientModule['spaMain']>[0] = { key: spa.key, host: positionals[0] as string, verbose, out: io.out, err: io.err };
-  if (family !== undefined) o.family = family;
-  if (spa.door !== undefined) {
-    if (spa.door === '') return usageError(io, prog, '--door needs a door name');
-    o.door = spa.door;
-  }
-  if (spa.ttl !== undefined) {
-    if (!/^\d{1,9}$/.test(spa.ttl) || Number(spa.ttl) < 1) return usageError(io, prog, `--ttl must be a whole number of seconds >= 1 (got '${spa.ttl}')`);
-    o.ttl = Number(spa.ttl);
-  }
-  if (spa.allowIp !== undefined) {
-    const ip = parseIp(spa.allowIp);
-    if (!ip) return usageError(io, prog, `--allow-ip must be a numeric IPv4 or IPv6 address (got '${spa.allowIp}')`);
-    o.allowIp = ip.text;
-  }
-  if (spa.spaPort !== undefined) {
-    if (!/^\d{1,5}$/.test(spa.spaPort) || Number(spa.spaPort) < 1 || Number(spa.spaPort) > 65535) {
-      return usageError(io, prog, `--spa-port must be 1-65535 (got '${spa.spaPort}')`);
-    }
-    o.spaPort = Number(spa.spaPort);
-  }
-  return guardedSpa(io, async () => (await loadSpaClient()).spaMain(o));
 }
 
 // ---- entry point (bin/knock) -----------------------------------------------------------------

@@ -1,35 +1,45 @@
 /**
- * `knockd`: the daemon (knockd 0.8's flags) plus admin subcommands:
+ * `knockd`: the daemon (knockd 0.8's flags) plus admin commands:
  *   knockd [-i IF] [-d] [-c FILE] [-D] [-l] [-p FILE] [-g FILE] [-v] [-4] [-V] [-h]
  *   knockd --check [-c FILE]           validate and print the normalised config
  *   knockd [-c FILE] keys add|list|show|revoke ...
  *   knockd [-c FILE] audit [filters]   who opened which door
  *   knockd [-c FILE] status            doors open right now
+ *   knockd firewall --print nft [-c FILE]   nftables ruleset for the nft doors
+ *   knockd help [COMMAND]
+ *
+ * A word that is not a command is an error with a suggestion, never a daemon start; `--help`
+ * works for every command without reading any config; every operator error is one line with
+ * a stable code (AppError, or the system error's code), never a stack trace.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { AppError, exitCodeFor, isAppError } from '../core/errors.js';
+import type { Config } from '../core/config/types.js';
 import { VERSION } from '../version.js';
+import { suggest } from './suggest.js';
 
-const SUBCOMMANDS = new Set(['keys', 'audit', 'status']);
+export const SUBCOMMANDS = ['keys', 'audit', 'status', 'firewall'] as const;
+type Sub = typeof SUBCOMMANDS[number];
 const TAKES_VALUE = new Set(['-i', '--interface', '-c', '--config', '-p', '--pidfile', '-g', '--logfile']);
 export const DEFAULT_CONFIG = '/etc/knockd.conf';
 
 interface Io { out: (s: string) => void; err: (s: string) => void }
 
-/** Splits `knockd [root options] SUBCOMMAND [its args]`. */
-function splitArgs(argv: readonly string[]): { root: string[]; sub?: string; rest: string[] } {
+/** Splits `knockd [root options] WORD [its args]`; WORD is the first argument that is not an option. */
+function splitArgs(argv: readonly string[]): { root: string[]; word?: string; rest: string[] } {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     if (TAKES_VALUE.has(a)) { i++; continue; }
-    if (!a.startsWith('-') && SUBCOMMANDS.has(a)) return { root: argv.slice(0, i), sub: a, rest: argv.slice(i + 1) };
+    if (a === '--') return { root: argv.slice(0, i), ...(argv[i + 1] !== undefined ? { word: argv[i + 1] as string } : {}), rest: argv.slice(i + 2) };
+    if (!a.startsWith('-') || a === '-') return { root: argv.slice(0, i), word: a, rest: argv.slice(i + 1) };
   }
   return { root: [...argv], rest: [] };
 }
 
 function program(io: Io): Command {
-  const p = new Command('knockd')
+  return new Command('knockd')
     .description('port-knocking daemon: knockd 0.8 compatible doors and signed single-packet knocks')
     .option('-i, --interface <int>', 'network interface to listen on (default "eth0")')
     .option('-d, --daemon', 'run as a daemon')
@@ -45,18 +55,42 @@ function program(io: Io): Command {
     .option('-V, --version', 'display version')
     .helpOption('-h, --help', 'this help')
     .addHelpText('after', `
-admin commands:
+commands (each has --help):
   knockd [-c FILE] keys add|list|show|revoke ...   manage enrolled SPA keys (KeysDir)
   knockd [-c FILE] audit [--since T] [--until T] [--key K] [--door D] [--ip IP] [--json]
-  knockd [-c FILE] status [--json]                 doors open right now`)
-    .allowExcessArguments(true)
+  knockd [-c FILE] status [--json]                 doors open right now, stop commands owed
+  knockd firewall --print nft [-c FILE]            nftables ruleset for the nft doors (for nft -f)
+  knockd help [COMMAND]`)
+    .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
-  return p;
 }
 
 export async function knockdMain(argv: string[], io: Io): Promise<number> {
-  const { root, sub, rest } = splitArgs(argv);
+  try {
+    return await main(argv, io);
+  } catch (e) {
+    return report(e, io);
+  }
+}
+
+/** One line per operator error: AppError code, or the system error's code (EACCES, ...). */
+export function report(e: unknown, io: Io): number {
+  if (isAppError(e)) {
+    io.err(`knockd: ${e.message} [${e.code}]\n`);
+    return exitCodeFor(e.code);
+  }
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) {
+    io.err(`knockd: ${(e as Error).message} [${code}]\n`);
+    return 1;
+  }
+  io.err(`knockd: internal error: ${e instanceof Error ? e.message : String(e)} [ERR_INTERNAL]${process.env['KNOCKD_DEBUG'] ? `\n${(e as Error).stack ?? ''}` : ' (KNOCKD_DEBUG=1 shows where)'}\n`);
+  return 70;
+}
+
+async function main(argv: string[], io: Io): Promise<number> {
+  const { root, word, rest } = splitArgs(argv);
   const p = program(io);
   try {
     p.parse(root, { from: 'user' });
@@ -72,41 +106,56 @@ export async function knockdMain(argv: string[], io: Io): Promise<number> {
     io.out(`knockd-ts ${VERSION} (knockd 0.8 compatible)\n`);
     return 0;
   }
-  try {
-    if (sub) return await runSubcommand(sub, rest, opts.config, io);
-    if (opts.check) {
-      const { loadConfig } = await import('../io/read-config.js');
-      const { formatConfig } = await import('../core/config/format.js');
-      const c = loadConfig(opts.config);
-      io.out(formatConfig(c));
-      for (const w of c.warnings) io.err(`warning: ${w}\n`);
-      return 0;
+  if (word !== undefined) {
+    if (word === 'help') {
+      const topic = rest[0];
+      if (topic === undefined) { p.outputHelp(); return 0; }
+      if (!(SUBCOMMANDS as readonly string[]).includes(topic)) return unknown(topic, io);
+      return runSubcommand(topic as Sub, ['--help'], opts.config, io);
     }
-    if (opts.daemon && !opts.daemonChild) return await daemonize(argv, io);
-    const { runDaemon } = await import('../daemon/daemon.js');
-    return await runDaemon({
-      configPath: opts.config,
-      ...(opts.interface !== undefined ? { iface: opts.interface } : {}),
-      ...(opts.pidfile !== undefined ? { pidFile: opts.pidfile } : {}),
-      ...(opts.logfile !== undefined ? { logFile: opts.logfile } : {}),
-      daemonChild: Boolean(opts.daemonChild),
-      debug: Boolean(opts.debug), verbose: Boolean(opts.verbose), lookup: Boolean(opts.lookup),
-      onlyV4: Boolean(opts.onlyIpV4),
-      out: io.out, err: io.err,
-      onReady: () => { if (opts.daemonChild && process.send) process.send('ready'); },
-    });
-  } catch (e) {
-    if (isAppError(e)) {
-      io.err(`knockd: ${e.message} [${e.code}]\n`);
-      return exitCodeFor(e.code);
-    }
-    throw e;
+    if (!(SUBCOMMANDS as readonly string[]).includes(word)) return unknown(word, io);
+    return runSubcommand(word as Sub, rest, opts.config, io);
   }
+  if (opts.check) {
+    const { loadConfig } = await import('../io/read-config.js');
+    const { formatConfig } = await import('../core/config/format.js');
+    const c = loadConfig(opts.config);
+    io.out(formatConfig(c));
+    for (const w of c.warnings) io.err(`warning: ${w}\n`);
+    return 0;
+  }
+  if (opts.daemon && !opts.daemonChild) return await daemonize(argv, io);
+  const { runDaemon } = await import('../daemon/main.js');
+  return await runDaemon({
+    configPath: opts.config, iface: opts.interface, pidFile: opts.pidfile, logFile: opts.logfile,
+    daemonChild: Boolean(opts.daemonChild), debug: Boolean(opts.debug), verbose: Boolean(opts.verbose),
+    lookup: Boolean(opts.lookup), onlyV4: Boolean(opts.onlyIpV4), out: io.out, err: io.err,
+    onReady: () => { if (opts.daemonChild && process.send) process.send('ready'); },
+  });
 }
 
-async function runSubcommand(sub: string, rest: string[], configPath: string, io: Io): Promise<number> {
+function unknown(word: string, io: Io): number {
+  const s = suggest(word, [...SUBCOMMANDS, 'help']);
+  io.err(`knockd: unknown command '${word}'${s ? ` (did you mean '${s}'?)` : ''}; run 'knockd --help' [ERR_USAGE]\n`);
+  return exitCodeFor('ERR_USAGE');
+}
+
+const wantsHelp = (args: readonly string[]): boolean => args.some((a) => a === '-h' || a === '--help');
+
+/** The config a subcommand works on; its --help needs none, so it gets the built-in defaults. */
+async function configFor(path: string, helpOnly: boolean): Promise<Config> {
+  if (helpOnly) {
+    const { parseConfig } = await import('../core/config/parse.js');
+    return parseConfig('', path, { readOts: () => '', resolvePath: (x) => x });
+  }
   const { loadConfig } = await import('../io/read-config.js');
-  const config = loadConfig(configPath);
+  return loadConfig(path);
+}
+
+async function runSubcommand(sub: Sub, rest: string[], configPath: string, io: Io): Promise<number> {
+  // reads its own config (it also accepts -c after the subcommand)
+  if (sub === 'firewall') return (await import('./firewall.js')).firewallMain(rest, { configPath, ...io });
+  const config = await configFor(configPath, wantsHelp(rest));
   const now = () => Date.now();
   switch (sub) {
     case 'keys': {
@@ -117,16 +166,16 @@ async function runSubcommand(sub: string, rest: string[], configPath: string, io
       });
     }
     case 'audit': {
-      if (!config.options.auditLog) throw new AppError('ERR_CONFIG_VALUE', `${config.file}: no AuditLog is configured in [options]; nothing to read`);
+      if (!config.options.auditLog && !wantsHelp(rest)) throw new AppError('ERR_CONFIG_VALUE', `${config.file}: no AuditLog is configured in [options]; nothing to read`);
       const { auditMain } = await import('./audit.js');
-      return auditMain(rest, { auditLog: config.options.auditLog, out: io.out, err: io.err, now });
+      return auditMain(rest, { auditLog: config.options.auditLog ?? '(AuditLog from the config)', out: io.out, err: io.err, now });
     }
     case 'status': {
       const { statusMain } = await import('./status.js');
       return statusMain(rest, { stateDir: config.options.stateDir, out: io.out, err: io.err, now });
     }
     default:
-      throw new AppError('ERR_USAGE', `unknown command ${sub}`);
+      throw new AppError('ERR_INTERNAL', `unhandled command ${sub}`);
   }
 }
 

@@ -1,106 +1,97 @@
 /**
- * Client side of SPA: `knock --keygen` and `knock --spa` (PROTOCOL.md). Loaded by
- * src/cli/knock.ts with a dynamic import; imports nothing from the daemon or capture code.
- * Operator errors are thrown as AppError (the caller maps them to exit codes); `out`
- * receives complete lines.
+ * Client side of SPA, loaded by src/cli/knock.ts with a dynamic import (the classic path never
+ * loads it): `--keygen`, `--pubkey`, `--spa` (with a profile, `--dry-run`, `--wait PORT`) and
+ * the OpenSSH ProxyCommand mode `-W host:port`. Imports nothing from the daemon or capture code.
+ * Operator errors are AppError; `guarded` turns them into one line on stderr and an exit code.
  */
-import { randomBytes } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
-import { createSocket, type Socket } from 'node:dgram';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { homedir, hostname, userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { DEFAULT_SPA_PORT } from '../core/config/types.js';
 import { AppError, exitCodeFor } from '../core/errors.js';
-import { parseIp, type Ip } from '../core/ip.js';
-import { clientKeyFromSecret, clientKeyFromSeed, formatClientKey, formatPublicLine, parseClientKey, type ClientKey } from '../core/keys/client.js';
-import { signerFor } from '../core/spa/sign.js';
-import { DOOR_NAME_RE, encodeRequest, MAX_DOOR_LEN } from '../core/spa/wire.js';
+import { spaRequest, keyModeChecks, type ClientArgs, type SpaRequest } from '../client/args.js';
+import { connectWhenOpen } from '../client/connect.js';
+import { defaultKeyPath, keygen, loadClientKeyFile, printPublic } from '../client/keyfile.js';
+import { relay } from '../client/proxy.js';
+import { buildPacket, describe, planKnock, resolveServer, sendPacket, type KnockPlan } from '../client/spa.js';
 
-export const defaultKeyPath = (): string => join(homedir(), '.knock', 'key');
+export { loadClientKeyFile, writeSecretFile, defaultKeyPath } from '../client/keyfile.js';
+export type { ClientArgs } from '../client/args.js';
 
-/** Read a client key file, refusing group/other access like ssh does. */
-export function loadClientKeyFile(path: string): ClientKey {
-  let st;
-  try { st = statSync(path); } catch (e) {
-    throw new AppError('ERR_KEY_FILE', `cannot read key file '${path}': ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
-  }
-  if (!st.isFile()) throw new AppError('ERR_KEY_FILE', `'${path}' is not a regular file`);
-  if ((st.mode & 0o077) !== 0) {
-    throw new AppError('ERR_KEY_FILE', `permissions 0${(st.mode & 0o777).toString(8)} for '${path}' are too open; run 'chmod 600 ${path}'`);
-  }
-  if (st.size > 4096) throw new AppError('ERR_KEY_FILE', `'${path}' is too large to be a key file`);
-  return parseClientKey(readFileSync(path, 'utf8'), path);
+export interface ClientIo {
+  out: (s: string) => void; err: (s: string) => void;
+  home?: string; stdin?: Readable; stdout?: Writable;
 }
 
-/**
- * Write `text` to `path` with `mode` atomically. Without `overwrite`, an existing file is
- * refused (ERR_KEY_EXISTS) — link(2) of a fully written temporary file fails with EEXIST.
- */
-export function writeSecretFile(path: string, text: string, opts: { overwrite?: boolean; mode?: number } = {}): void {
-  const mode = opts.mode ?? 0o600;
-  const tmp = join(dirname(path), `.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'wx', mode);
-  try { writeSync(fd, text); fsyncSync(fd); } finally { closeSync(fd); }
-  try {
-    if (opts.overwrite) renameSync(tmp, path);
-    else {
-      try { linkSync(tmp, path); } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new AppError('ERR_KEY_EXISTS', `'${path}' already exists; refusing to overwrite it (use --force to replace the key)`);
-        throw e;
-      }
-    }
-  } finally {
-    if (existsSync(tmp)) unlinkSync(tmp);
-  }
-}
-
-function defaultComment(): string {
-  let user = 'user';
-  try { user = userInfo().username; } catch { /* no passwd entry */ }
-  return `${user}@${hostname()}`;
-}
-
-/**
- * Run `f`; with an `err` sink, an AppError becomes a message there and its exit code,
- * without one it is rethrown for the caller to map.
- */
-async function guarded(err: ((s: string) => void) | undefined, f: () => Promise<number>): Promise<number> {
+/** Run `f`; an AppError becomes `knock: message [CODE]` on `err` and its exit code. */
+async function guarded(err: ((s: string) => void) | undefined, f: () => Promise<number> | number): Promise<number> {
   try { return await f(); } catch (e) {
     if (err && e instanceof AppError) { err(`knock: ${e.message} [${e.code}]\n`); return exitCodeFor(e.code); }
     throw e;
   }
 }
 
-export async function keygenMain(o: { key?: string; type?: 'ed25519' | 'hmac'; force?: boolean; out: (s: string) => void; err?: (s: string) => void }): Promise<number> {
-  return guarded(o.err, () => keygen(o));
+export async function clientMain(a: ClientArgs, io: ClientIo): Promise<number> {
+  return guarded(io.err, async () => {
+    if (a.mode === 'keygen' || a.mode === 'pubkey') {
+      keyModeChecks(a);
+      const o = { out: io.out, key: a.key ?? defaultKeyPath(io.home), ...(a.comment !== undefined ? { comment: a.comment } : {}) };
+      if (a.mode === 'pubkey') return printPublic(o);
+      return keygen({ ...o, force: !!a.force, ...(a.type !== undefined ? { type: a.type as 'ed25519' | 'hmac' } : {}) });
+    }
+    return spa(spaRequest(a, io.home), io);
+  });
 }
 
-async function keygen(o: { key?: string; type?: 'ed25519' | 'hmac'; force?: boolean; out: (s: string) => void }): Promise<number> {
-  const path = o.key ?? defaultKeyPath();
-  const type = o.type ?? 'ed25519';
-  const dir = dirname(path);
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const comment = defaultComment();
-  const material = new Uint8Array(randomBytes(32));
-  const key = type === 'ed25519' ? clientKeyFromSeed(material) : clientKeyFromSecret(material);
-  writeSecretFile(path, formatClientKey(key, `${comment} — PRIVATE, keep this file secret`), { overwrite: !!o.force });
-  o.out(`wrote private key ${path} (mode 0600, key id ${key.id})\n`);
-  if (key.type === 'ed25519' && key.publicKey) {
-    const line = formatPublicLine(key.publicKey, comment);
-    writeFileSync(`${path}.pub`, `${line}\n`, { mode: 0o644 });
-    o.out(`wrote public key ${path}.pub\n`);
-    o.out(`Give this line to the server's administrator (knockd keys add NAME '<line>'):\n${line}\n`);
-  } else {
-    o.out(`This is a shared secret: hand the file to the server's administrator over a secure channel;\n` +
-      `they enrol it with 'knockd keys add NAME --hmac-key-file FILE'. (Usually the server creates hmac keys:\n` +
-      `'knockd keys add NAME --hmac --out FILE'.)\n`);
+async function spa(r: SpaRequest, io: ClientIo): Promise<number> {
+  // In -W mode stdout carries the SSH connection: every human line goes to stderr.
+  const say = r.proxy ? io.err : io.out;
+  const note = r.verbose ? (s: string) => io.err(`knock: ${s}\n`) : undefined;
+  const key = loadClientKeyFile(r.keyPath);
+  if (note && r.profile) note(`profile [${r.profile}]: host ${r.host}, key ${r.keyPath}`);
+  const target = r.proxy ? await resolveServer(r.proxy.host, r.family) : undefined;
+  const plan = await planKnock({
+    key, host: r.host, spaPort: r.spaPort, door: r.door, ttl: r.ttl, stun: r.stun,
+    ...(r.family !== undefined ? { family: r.family } : {}),
+    ...(r.allowIp !== undefined ? { allowIp: r.allowIp } : {}),
+    ...(note ? { note } : {}),
+  });
+  const packet = buildPacket(plan);
+  if (r.dryRun) { io.out(describe(plan, packet, false)); return 0; }
+  await sendPacket(plan, packet);
+  if (r.verbose) say(describe(plan, packet, true));
+  if (!r.proxy && r.waitPort === undefined) return 0;
+
+  const port = r.proxy ? r.proxy.port : r.waitPort as number;
+  const dest = target ?? plan.server;
+  const limitMs = r.timeoutS * 1000;
+  const res = await connectWhenOpen({ address: dest.ip.text, port, family: dest.family }, {
+    limitMs, reknockAtMs: Math.min(3000, Math.floor(limitMs / 2)),
+    reknock: () => sendPacket(plan, buildPacket(plan)),
+    ...(note ? { note } : {}),
+  });
+  if (!res.ok) throw notOpen(r, plan, `${dest.family === 6 ? `[${dest.ip.text}]` : dest.ip.text}:${port}`, res.lastError, res.reknocked);
+  if (!r.proxy) {
+    res.sock.destroy();
+    if (r.verbose) say(`port ${port} on ${dest.ip.text} accepts (after ${res.ms} ms)\n`);
+    return 0;
   }
-  return 0;
+  const out = await relay(res.sock, io.stdin ?? process.stdin, io.stdout ?? process.stdout);
+  if (out.error) io.err(`knock: ${r.proxy.host}:${port}: ${out.error}\n`);
+  note?.(`relay closed: ${out.toServer} bytes sent, ${out.fromServer} received`);
+  return out.code;
 }
 
-function closeSocket(s: Socket): Promise<void> {
-  return new Promise((resolve) => { try { s.close(() => resolve()); } catch { resolve(); } });
+function notOpen(r: SpaRequest, p: KnockPlan, dest: string, lastError: string | undefined, reknocked: boolean): AppError {
+  const knocks = reknocked ? 'a knock and a re-knock' : 'one knock';
+  const nat = p.allowFrom === 'local' ? '; behind NAT use --allow-ip auto' : '';
+  return new AppError('ERR_NOT_OPEN', `door did not open within ${r.timeoutS} s: no connection to ${dest}` +
+    `${lastError ? ` (last error ${lastError})` : ''} after ${knocks} for ${p.allowIp.text}; check that knockd runs on ${p.server.ip.text} ` +
+    `with SPA on udp/${p.spaPort}, the door name, that this key (${p.key.id}) is enrolled for it, the clocks${nat}`);
+}
+
+// ---- library entry points kept for callers and tests ------------------------------------------
+
+export async function keygenMain(o: { key?: string; type?: 'ed25519' | 'hmac'; force?: boolean; comment?: string; out: (s: string) => void; err?: (s: string) => void }): Promise<number> {
+  return guarded(o.err, () => keygen(o));
 }
 
 export interface SpaOptions {
@@ -110,56 +101,16 @@ export interface SpaOptions {
   now?: () => number; random?: (n: number) => Uint8Array;
 }
 
+/** One SPA knock with already-validated options (no profile lookup). */
 export async function spaMain(o: SpaOptions): Promise<number> {
-  return guarded(o.err, () => spa(o));
-}
-
-async function spa(o: SpaOptions): Promise<number> {
-  const key = loadClientKeyFile(o.key);
-  const door = o.door ?? '';
-  if (door.length > MAX_DOOR_LEN || !DOOR_NAME_RE.test(door)) throw new AppError('ERR_USAGE', `--door '${door}' must match [A-Za-z0-9_.-]{1,32}`);
-  const ttl = o.ttl ?? 0;
-  if (!Number.isInteger(ttl) || ttl < 0 || ttl > 0xffffffff) throw new AppError('ERR_USAGE', `--ttl must be whole seconds (got ${ttl})`);
-  const port = o.spaPort ?? DEFAULT_SPA_PORT;
-  let addr: { address: string; family: number };
-  try {
-    addr = await lookup(o.host, { family: o.family ?? 0, verbatim: true });
-  } catch (e) {
-    throw new AppError('ERR_RESOLVE', `cannot resolve '${o.host}'${o.family ? ` as IPv${o.family}` : ''}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
-  }
-  const serverIp = parseIp(addr.address.replace(/%.*$/, ''));
-  if (!serverIp) throw new AppError('ERR_RESOLVE', `'${o.host}' resolved to an unusable address '${addr.address}'`);
-  const sock = createSocket(addr.family === 6 ? 'udp6' : 'udp4');
-  try {
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.connect(port, addr.address, () => { sock.off('error', reject); resolve(); });
+  return guarded(o.err, async () => {
+    const plan = await planKnock({
+      key: loadClientKeyFile(o.key), host: o.host, spaPort: o.spaPort ?? DEFAULT_SPA_PORT, door: o.door ?? '', ttl: o.ttl ?? 0, stun: [],
+      ...(o.family !== undefined ? { family: o.family } : {}), ...(o.allowIp !== undefined ? { allowIp: o.allowIp } : {}),
     });
-    let allowIp: Ip | undefined;
-    if (o.allowIp !== undefined) {
-      allowIp = parseIp(o.allowIp);
-      if (!allowIp) throw new AppError('ERR_USAGE', `--allow-ip must be a numeric IPv4 or IPv6 address (got '${o.allowIp}')`);
-    } else {
-      const local = sock.address().address.replace(/%.*$/, '');
-      allowIp = parseIp(local);
-      if (!allowIp) throw new AppError('ERR_USAGE', `cannot use the local address '${local}'; pass --allow-ip`);
-    }
-    const now = (o.now ?? Date.now)();
-    const nonce = (o.random ?? ((n: number) => new Uint8Array(randomBytes(n))))(16);
-    const packet = encodeRequest({ timestampMs: now, nonce, ttl, allowIp, serverIp, door }, signerFor(key));
-    await new Promise<void>((resolve, reject) => { sock.send(packet, (err) => (err ? reject(err) : resolve())); });
-    if (o.verbose) {
-      o.out(`SPA knock sent to ${serverIp.family === 6 ? `[${serverIp.text}]` : serverIp.text}:${port}/udp (${packet.length} bytes)\n` +
-        `  key ${key.type} ${key.id}${key.name ? ` (${key.name})` : ''}\n` +
-        `  door ${door === '' ? '(default)' : door}, ttl ${ttl === 0 ? '(door default)' : `${ttl}s`}\n` +
-        `  open for ${allowIp.text}${o.allowIp === undefined ? ' (local source address; behind NAT pass --allow-ip PUBLIC-IP)' : ''}\n` +
-        `  timestamp ${new Date(now).toISOString()}\n`);
-    }
+    const packet = buildPacket(plan, (o.now ?? Date.now)(), o.random);
+    await sendPacket(plan, packet);
+    if (o.verbose) o.out(describe(plan, packet, true));
     return 0;
-  } catch (e) {
-    if (e instanceof AppError) throw e;
-    throw new AppError('ERR_INTERNAL', `sending the SPA datagram to ${addr.address}:${port} failed: ${(e as Error).message}`, { cause: e });
-  } finally {
-    await closeSocket(sock);
-  }
+  });
 }

@@ -1,17 +1,21 @@
 /**
- * `knockd status`: the doors open right now, from the grants journal StateDir/doors.json
- * (written by io/journal.ts before every start command, so it is also right after a crash).
+ * `knockd status`: the doors open right now and every stop command still owed, from the grants
+ * journal StateDir/leases.log (io/journal.ts: written before every start command, kept until
+ * the stop succeeded, so it is also right after a crash and while the daemon is down).
  *
  *   knockd status [--json] [--state-dir DIR]
  *
- * Exit status: 0 (also with no open doors), 64 bad arguments, 1 the journal is unreadable.
+ * Each lease has a state: `open`, `closing` (its stop is due or running), `stop failing`
+ * (N attempts, the last error, when the next one runs) and `overdue` once it is still owed
+ * more than 2 s after its expiry. Exit status: 0 (also with no doors), 64 bad arguments,
+ * 1 the journal is unreadable or damaged.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { AppError, exitCodeFor, isAppError } from '../core/errors.js';
+import { exitCodeFor, isAppError } from '../core/errors.js';
 import type { Principal } from '../core/audit/events.js';
+import { OVERDUE_GRACE_MS } from '../core/engine/slots.js';
 import { clean, formatDuration, formatTime, principalLabel, renderTable } from '../core/audit/report.js';
+import { readJournal, type JournalEntry } from '../io/journal.js';
 
 export interface StatusIo {
   stateDir: string;
@@ -20,10 +24,9 @@ export interface StatusIo {
   now: () => number;
 }
 
-export const JOURNAL_FILE = 'doors.json';
+export type DoorState = 'open' | 'closing' | 'stop failing';
 
-/** The journal fields status shows (a subset of core/actions/leases.ts `Lease`). */
-export interface OpenDoor {
+export interface DoorStatus {
   readonly id: string;
   readonly door: string;
   readonly ip: string;
@@ -31,95 +34,52 @@ export interface OpenDoor {
   readonly principal: Principal;
   readonly openedAt: number;
   readonly expiresAt: number;
-  readonly grantedTtl?: number;
+  readonly grantedTtl: number;
+  readonly state: DoorState;
+  readonly overdue: boolean;
+  readonly attempts?: number;
+  readonly lastError?: string;
+  readonly retryAt?: number;
 }
 
-export interface ParsedJournal {
-  readonly doors: OpenDoor[];
-  /** Entries that could not be understood (skipped, one message each). */
-  readonly skipped: string[];
+export function doorStatus(e: JournalEntry, now: number): DoorStatus {
+  const l = e.lease, c = e.closing;
+  const state: DoorState = !c && l.expiresAt > now ? 'open' : c && c.attempts > 0 ? 'stop failing' : 'closing';
+  return {
+    id: l.id, door: l.door, ip: l.ip, src: l.src, principal: l.principal, openedAt: l.openedAt, expiresAt: l.expiresAt,
+    grantedTtl: l.grantedTtl, state, overdue: now > l.expiresAt + OVERDUE_GRACE_MS,
+    ...(c && c.attempts > 0 ? { attempts: c.attempts } : {}),
+    ...(c?.lastError ? { lastError: c.lastError } : {}),
+    ...(c?.retryAt !== undefined ? { retryAt: c.retryAt } : {}),
+  };
 }
 
-function principalOf(v: unknown): Principal | undefined {
-  if (typeof v !== 'object' || v === null) return undefined;
-  const p = v as Record<string, unknown>;
-  if (p['kind'] === 'sequence') return { kind: 'sequence' };
-  if (p['kind'] === 'spa' && typeof p['key'] === 'string' && typeof p['keyId'] === 'string') {
-    return { kind: 'spa', key: p['key'], keyId: p['keyId'] };
-  }
-  return undefined;
+export const STATUS_COLUMNS = ['DOOR', 'PRINCIPAL', 'ADDRESS', 'FROM', 'OPENED', 'EXPIRES', 'STATE'] as const;
+
+function stateText(d: DoorStatus, now: number): string {
+  if (d.state === 'open') return `open, ${formatDuration(d.expiresAt - now)} left`;
+  const late = d.overdue ? `overdue ${formatDuration(now - d.expiresAt)}, ` : '';
+  if (d.state === 'closing') return `${late}closing`;
+  const next = d.retryAt !== undefined ? (d.retryAt > now ? `, next try in ${formatDuration(d.retryAt - now)}` : ', next try now') : '';
+  return `${late}stop failing (${d.attempts ?? 0} attempts: ${clean(d.lastError ?? '?', 80)})${next}`;
 }
 
-/**
- * The one place that knows the journal layout (io/journal.ts):
- * `{ "format": "knockd-ts/doors", "version": 1, "leases": [ Lease, ... ] }`.
- * A document that is not that throws ERR_STATE naming the file; a single malformed entry is
- * skipped and reported, so one bad entry does not hide the other open doors.
- */
-export function parseJournal(text: string, file: string): ParsedJournal {
-  let doc: unknown;
-  try { doc = JSON.parse(text); } catch (e) {
-    throw new AppError('ERR_STATE', `journal ${file}: not valid JSON (${(e as Error).message})`, { cause: e });
-  }
-  const d = doc as Record<string, unknown> | null;
-  if (!d || typeof d !== 'object' || Array.isArray(d) || d['format'] !== 'knockd-ts/doors' || !Array.isArray(d['leases'])) {
-    throw new AppError('ERR_STATE', `journal ${file}: not a knockd-ts/doors document`);
-  }
-  if (d['version'] !== 1) {
-    throw new AppError('ERR_STATE', `journal ${file}: version ${JSON.stringify(d['version'])} is not supported (expected 1)`);
-  }
-  const doors: OpenDoor[] = [];
-  const skipped: string[] = [];
-  (d['leases'] as unknown[]).forEach((l, i) => {
-    const o = (typeof l === 'object' && l !== null ? l : {}) as Record<string, unknown>;
-    const principal = principalOf(o['principal']);
-    const okStr = (k: string) => typeof o[k] === 'string';
-    const okNum = (k: string) => typeof o[k] === 'number' && Number.isFinite(o[k]);
-    const missing = [
-      ...['id', 'door', 'ip', 'src'].filter((k) => !okStr(k)),
-      ...['openedAt', 'expiresAt'].filter((k) => !okNum(k)),
-      ...(principal ? [] : ['principal']),
-    ];
-    if (missing.length > 0 || !principal) {
-      skipped.push(`lease #${i}: missing or malformed ${missing.join(', ')}`);
-      return;
-    }
-    doors.push({
-      id: o['id'] as string, door: o['door'] as string, ip: o['ip'] as string, src: o['src'] as string, principal,
-      openedAt: o['openedAt'] as number, expiresAt: o['expiresAt'] as number,
-      ...(okNum('grantedTtl') ? { grantedTtl: o['grantedTtl'] as number } : {}),
-    });
-  });
-  doors.sort((a, b) => a.expiresAt - b.expiresAt || a.door.localeCompare(b.door));
-  return { doors, skipped };
-}
-
-export const STATUS_COLUMNS = ['DOOR', 'PRINCIPAL', 'ADDRESS', 'FROM', 'OPENED', 'EXPIRES', 'REMAINING'] as const;
-
-export function renderStatus(doors: readonly OpenDoor[], now: number): string {
+export function renderStatus(doors: readonly DoorStatus[], now: number): string {
   if (doors.length === 0) return 'no doors open\n';
   const rows = doors.map((d) => [
-    clean(d.door, 32),
-    clean(principalLabel(d.principal), 32),
-    clean(d.ip, 45),
-    clean(d.src, 45),
-    formatTime(d.openedAt),
-    formatTime(d.expiresAt),
-    d.expiresAt > now ? formatDuration(d.expiresAt - now) : `overdue ${formatDuration(now - d.expiresAt)}`,
+    clean(d.door, 32), clean(principalLabel(d.principal), 32), clean(d.ip, 45), clean(d.src, 45),
+    formatTime(d.openedAt), formatTime(d.expiresAt), stateText(d, now),
   ]);
   return renderTable(STATUS_COLUMNS, rows);
 }
 
-export function statusJson(doors: readonly OpenDoor[], now: number): string {
-  return JSON.stringify({
-    now,
-    doors: doors.map((d) => ({ ...d, remainingMs: d.expiresAt - now })),
-  }, null, 2) + '\n';
+export function statusJson(doors: readonly DoorStatus[], now: number): string {
+  return JSON.stringify({ now, doors: doors.map((d) => ({ ...d, remainingMs: d.expiresAt - now })) }, null, 2) + '\n';
 }
 
 export async function statusMain(argv: string[], o: StatusIo): Promise<number> {
   const cmd = new Command('knockd status')
-    .description('doors open right now (from the grants journal in StateDir)')
+    .description('doors open right now, and stop commands still owed (from the grants journal in StateDir)')
     .option('--json', 'machine-readable output (times in ms since the epoch)')
     .option('--state-dir <dir>', `read the journal in this directory instead of ${o.stateDir}`)
     .allowExcessArguments(false)
@@ -128,18 +88,10 @@ export async function statusMain(argv: string[], o: StatusIo): Promise<number> {
   try {
     cmd.parse(argv, { from: 'user' });
     const opts = cmd.opts<{ json?: boolean; stateDir?: string }>();
-    const file = join(opts.stateDir ?? o.stateDir, JOURNAL_FILE);
-    let text: string | undefined;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw new AppError('ERR_STATE', `journal ${file}: cannot read (${code ?? (e as Error).message})`, { cause: e });
-    }
-    const parsed: ParsedJournal = text === undefined ? { doors: [], skipped: [] } : parseJournal(text, file);
-    for (const s of parsed.skipped) o.err(`knockd status: journal ${file}: ${s} (skipped)\n`);
     const now = o.now();
-    o.out(opts.json ? statusJson(parsed.doors, now) : renderStatus(parsed.doors, now));
+    const doors = [...readJournal(opts.stateDir ?? o.stateDir, 'admin').values()].map((e) => doorStatus(e, now))
+      .sort((a, b) => a.expiresAt - b.expiresAt || a.door.localeCompare(b.door));
+    o.out(opts.json ? statusJson(doors, now) : renderStatus(doors, now));
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : exitCodeFor('ERR_USAGE');

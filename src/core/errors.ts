@@ -18,6 +18,10 @@ export type ErrorCode =
   | 'ERR_CAPTURE'            // pcap could not be opened / filter rejected
   | 'ERR_STATE'              // state directory / journal problem
   | 'ERR_RESOLVE'            // host name could not be resolved
+  | 'ERR_RUNNING'            // another daemon already runs with this StateDir
+  | 'ERR_NETWORK'            // client: a network operation failed (errno text in the message)
+  | 'ERR_NOT_OPEN'           // client: the knocked port did not accept within the time bound
+  | 'ERR_NFT'                // nftables missing, or a configured table/set missing or of the wrong type
   | 'ERR_INTERNAL';
 
 export class AppError extends Error {
@@ -47,6 +51,9 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'ERR_KEY_UNKNOWN':
     case 'ERR_KEYS_DIR': return 77;         // EX_NOPERM-ish: key material refused
     case 'ERR_RESOLVE': return 68;          // EX_NOHOST
+    case 'ERR_RUNNING': return 75;          // EX_TEMPFAIL
+    case 'ERR_NETWORK': return 69;          // EX_UNAVAILABLE
+    case 'ERR_NOT_OPEN': return 75;         // EX_TEMPFAIL: try again later
     default: return 1;
   }
 }

@@ -1,423 +1,189 @@
 /**
- * Composition root of the daemon: config → capture → decode → (sequence matcher | SPA verifier)
- * → DoorController (commands, journal, audit). Everything here is wiring and lifecycle; the
- * decisions live in src/core and the I/O in src/io.
+ * The daemon's lifecycle over injected ports: start (journal reconcile, capture, keys),
+ * SIGHUP reload (reopen logs first; then config, keys, filter - everything that can fail is
+ * prepared before anything is swapped, so a broken config or key directory changes nothing),
+ * key-directory changes, and shutdown (close every lease with CloseOnExit; stop commands that
+ * keep failing stay in the journal for the next start). Decisions are the engine's
+ * (src/core/engine); effects are carried out by executor.ts. Real ports: main.ts.
  */
-import { writeFileSync, unlinkSync, mkdirSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { reverse } from 'node:dns/promises';
-import { createSocket, type Socket } from 'node:dgram';
-import type { Config, Door, Hit } from '../core/config/types.js';
-import type { Packet } from '../core/types.js';
-import { parseIp } from '../core/ip.js';
 import { AppError } from '../core/errors.js';
-import { formatConfig } from '../core/config/format.js';
-import { formatSequence } from '../core/config/sequence.js';
-import { buildFilter, doorFilter } from '../core/packet/bpf.js';
-import { SequenceMatcher, type KnockEvent } from '../core/knock/matcher.js';
-import { SpaVerifier, type SpaResult } from '../core/spa/verify.js';
-import { looksLikeRequest } from '../core/spa/wire.js';
-import type { Keyring } from '../core/keys/keyring.js';
-import { loadConfig } from '../io/read-config.js';
-import { openCapture, type CaptureHandle } from '../io/capture.js';
-import { localAddresses } from '../io/interfaces.js';
-import { consumeOneTimeSequence } from '../io/ots-file.js';
-import { CommandRunner } from '../io/runner.js';
-import { bootTimeMs } from '../io/boot-time.js';
-import { Journal } from '../io/journal.js';
-import { createKnockdLog, type KnockdLog } from '../io/knockd-log.js';
-import { createAuditLog, type AuditLog } from '../io/audit-log.js';
-import { createLogger } from '../io/logger.js';
-import { loadKeyring, watchKeyring } from '../io/keystore.js';
-import { ReplayStore } from '../io/replay-store.js';
-import { DoorController } from './doors.js';
+import type { Config } from '../core/config/types.js';
+import { Engine, filterFor, type EngineSetup } from '../core/engine/engine.js';
+import { SpaVerifier, type SpaContext } from '../core/spa/verify.js';
+import { Executor } from './executor.js';
+import type { CapturePort, DaemonPorts, LoadedKeys, ReplayPort } from './ports.js';
 
 export interface DaemonOptions {
   readonly configPath: string;
-  readonly iface?: string;        // -i (beats Interface)
-  readonly pidFile?: string;      // -p (PidFile beats it, as in knockd)
-  readonly logFile?: string;      // -g (LogFile beats it, as in knockd)
-  readonly daemonChild: boolean;  // we are the detached child of `-d`
-  readonly debug: boolean;        // -D
-  readonly verbose: boolean;      // -v
-  readonly lookup: boolean;       // -l
-  readonly onlyV4: boolean;       // -4
-  readonly out: (s: string) => void;
-  readonly err: (s: string) => void;
-  /** Called once capture is running (the `-d` parent waits for this). */
-  readonly onReady?: () => void;
+  /** -i (beats Interface). */
+  readonly iface?: string | undefined;
+  /** -g (LogFile beats it, as in knockd). */
+  readonly logFile?: string | undefined;
+  readonly debug?: boolean;
+  readonly verbose?: boolean;
+  readonly lookup?: boolean;
+  readonly onlyV4?: boolean;
+}
+
+export interface DaemonHandle {
+  readonly engine: Engine;
+  readonly iface: string;
+  config(): Config;
+  /** SIGHUP: reopen logs, re-read config and keys. Never throws; false when the reload was refused. */
+  reload(): boolean;
+  /** The key directory changed. */
+  reloadKeys(): void;
+  /** An SPA datagram from a socket (SPAMode = socket). */
+  spa(payload: Uint8Array, src: string, rxMs: number): void;
+  /** SIGTERM/SIGINT; resolves with the exit status. */
+  stop(signal: string): Promise<number>;
 }
 
 export const DEFAULT_INTERFACE = 'eth0';
-// Rejections logged only at debug level: those before the MAC, and 'replayed' and 'rate-limited',
-// which anyone resending one captured genuine datagram reaches at flood rate.
-const QUIET_REASONS = new Set(['malformed', 'bad-version', 'unknown-key', 'stale', 'future', 'bad-mac', 'rate-limited', 'replayed']);
-/**
- * Kernel capture ring for the pcap handle. Under a forgery flood (datagrams that pass the BPF
- * shape check and cost an HMAC each in JS) a burst must not overflow the ring and take a valid
- * knock with it; the benchmark saw exactly that with cap's 2 MiB. 16 MiB holds ~80k SPA frames.
- */
-export const CAPTURE_BUFFER_BYTES = 16 * 1024 * 1024;
-/** Receive buffer asked for in SPAMode = socket (granted up to net.core.rmem_max). */
-export const SOCKET_BUFFER_BYTES = 16 * 1024 * 1024;
-export const DEFAULT_PID_FILE = '/var/run/knockd.pid';
+/** How long shutdown waits for stop commands before leaving the rest to the next start. */
+export const SHUTDOWN_LIMIT_MS = 30_000;
 
-/** Runs until SIGTERM/SIGINT. Resolves with the exit status. */
-export async function runDaemon(o: DaemonOptions): Promise<number> {
-  let config = loadConfig(o.configPath);
+const hasSpa = (c: Config): boolean => c.doors.some((d) => d.spa);
+/** Capture is needed for sequence doors, and for SPA in pcap mode. */
+export const needsCapture = (c: Config): boolean => c.doors.some((d) => d.sequence.length > 0) || (hasSpa(c) && c.options.spaMode === 'pcap');
+const message = (e: unknown): string => (e instanceof AppError ? `${e.message} [${e.code}]` : e instanceof Error ? e.message : String(e));
+
+export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle {
+  const log = ports.logger;
+  let config = ports.loadConfig(o.configPath);
   const iface = o.iface ?? config.options.interface ?? DEFAULT_INTERFACE;
-  const logger = createLogger({ level: o.debug ? 'debug' : 'info' });
-  let klog: KnockdLog = createKnockdLog({
-    useSyslog: config.options.useSyslog, verbose: o.verbose,
-    ...(config.options.logFile ?? o.logFile) !== undefined ? { logFile: (config.options.logFile ?? o.logFile) as string } : {},
-    stdout: o.out,
-  });
-  const audit: AuditLog = createAuditLog(config.options.auditLog);
-  for (const w of config.warnings) logger.warn({ config: config.file }, w);
-
-  mkdirSync(config.options.stateDir, { recursive: true, mode: 0o700 });
-  const journal = Journal.open(config.options.stateDir);
-  // door commands are started by a small bash child: forking the daemon itself costs ~3 ms more per command
-  const runner = new CommandRunner({ timeoutMs: 60_000, onNotice: (m, detail) => logger.warn(detail ?? {}, m) });
-  runner.start();
-  const controller = new DoorController({
-    journal, audit, log: klog, logger,
-    run: (cmd) => runner.run(cmd),
-    now: () => Date.now(),
-    setTimer: (fn, ms) => { const t = setTimeout(fn, Math.max(0, ms)); t.unref(); return { cancel: () => clearTimeout(t) }; },
-  });
-  await controller.reconcile();
-
   const ipv6 = !o.onlyV4;
-  const addrs = (): string[] => localAddresses(iface, ipv6);
-  let localAddrs = addrs();
-  if (o.debug) {
-    o.out(formatConfig(config));
-    for (const a of localAddrs) o.out(`local IP: ${a}\n`);
-  }
-
-  // ---- SPA ----
-  const spaDoors = (c: Config) => c.doors.some((d) => d.spa);
+  const logFile = (c: Config): string | undefined => c.options.logFile ?? o.logFile;
+  const klog = ports.openKnockdLog(logFile(config));
+  const audit = ports.openAudit(config.options.auditLog);
+  for (const w of config.warnings) log.log('warn', { config: config.file }, w);
+  const journal = ports.openJournal(config.options.stateDir);
+  const stateDir = config.options.stateDir;
+  let replay: ReplayPort | undefined;
   let verifier: SpaVerifier | undefined;
-  let replay: ReplayStore | undefined;
-  let stopWatch: (() => void) | undefined;
-  const bootMs = bootTimeMs();
-  const spaContext = (c: Config) => ({
-    doors: c.doors, ownAddrs: () => localAddrs, spaAddrs: c.options.spaAddresses,
-    windowMs: c.options.spaWindow * 1000,
-    ...(bootMs !== undefined ? { notBeforeMs: bootMs } : {}),
+  let current: EngineSetup;
+
+  const spaContext = (c: Config): SpaContext => ({
+    doors: c.doors, ownAddrs: () => current.localAddrs, spaAddrs: c.options.spaAddresses, windowMs: c.options.spaWindow * 1000,
+    ...(ports.notBeforeMs !== undefined ? { notBeforeMs: ports.notBeforeMs } : {}),
   });
-  /** Close the open SPA doors of keys that are gone or revoked in `k` (revocation closes doors). */
-  const closeRevoked = (k: Keyring): void => {
-    const now = Date.now();
-    const dead = (name: string): boolean => {
-      const r = k.byName(name);
-      return !r || (r.revoked !== undefined && r.revoked <= now);
-    };
-    const victims = controller.leases().filter((l) => l.principal.kind === 'spa' && dead(l.principal.key));
-    if (victims.length === 0) return;
-    logger.info({ keys: [...new Set(victims.map((l) => (l.principal as { key: string }).key))] }, 'keys revoked: closing their doors');
-    void controller.closeWhere((l) => l.principal.kind === 'spa' && dead(l.principal.key), 'revoked');
-  };
-  /** Everything SPA needs that can fail (key directory, replay store); changes no running state. */
-  const prepareSpa = (c: Config): { keyring: Keyring; replay: ReplayStore } | undefined => {
-    if (!spaDoors(c)) return undefined;
-    const k = existsSync(c.options.keysDir) ? loadKeyring(c.options.keysDir) : loadKeyringOrEmpty(c.options.keysDir, logger);
-    return { keyring: k, replay: replay ?? ReplayStore.open(c.options.stateDir) };
-  };
-  /** Swap in prepared SPA state. Only SpaVerifier.setKeyring can throw, and it swaps atomically. */
-  const applySpa = (c: Config, prepared: ReturnType<typeof prepareSpa>): void => {
-    if (!prepared) {
-      verifier = undefined;
-      stopWatch?.();
-      stopWatch = undefined;
-      return;
-    }
-    if (verifier) verifier.setKeyring(prepared.keyring);
-    else verifier = new SpaVerifier(prepared.keyring, prepared.replay, spaContext(c));
-    verifier.setContext(spaContext(c));
-    replay = prepared.replay;
-    closeRevoked(prepared.keyring);
-    stopWatch?.();
-    stopWatch = existsSync(c.options.keysDir) ? watchKeyring(c.options.keysDir, (k) => {
-      verifier?.setKeyring(k);
-      closeRevoked(k);
-    }, (e) => logger.error({ err: e }, 'key directory reload failed; keeping the previous keys')) : undefined;
-  };
-  applySpa(config, prepareSpa(config));
-  const pruneTimer = setInterval(() => { try { replay?.prune(Date.now()); } catch (e) { logger.error({ err: e }, 'replay store prune failed'); } }, 60_000);
-  pruneTimer.unref();
 
-  const onSpa = (payload: Uint8Array, src: string, rxMs: number): void => {
-    if (!verifier) return;
-    let r: SpaResult;
-    try { r = verifier.check(payload, src, Date.now()); } catch (e) {
-      logger.error({ err: e }, 'SPA verifier threw (bug); packet dropped');
-      return;
-    }
-    if (!r.ok) {
-      audit.record({ event: 'knock.reject', reason: r.reason, src, ...(r.keyId ? { keyId: r.keyId } : {}), ...(r.key ? { key: r.key } : {}) });
-      // Rejections past the MAC and the token buckets come from a key holder (or a replayed
-      // genuine packet) at most at the bucket rate, so each one is worth a log line.
-      if (QUIET_REASONS.has(r.reason)) logger.debug({ src, reason: r.reason }, 'SPA rejected');
-      else logger.info({ src, reason: r.reason, keyId: r.keyId, key: r.key }, 'SPA rejected after the MAC check');
-      return;
-    }
-    const g = r.grant;
-    klog.line(`${src}: ${g.door.name}: SPA knock accepted (key ${g.key.name})`);
-    logger.info({ src, door: g.door.name, key: g.key.name, ip: g.ip.text, ttl: g.grantedTtl, rxMs }, 'SPA grant');
-    void controller.open({
-      doorIndex: g.doorIndex, door: g.door, ip: g.ip, src,
-      principal: { kind: 'spa', key: g.key.name, keyId: g.key.id },
-      requestedTtl: g.requestedTtl, grantedTtl: g.grantedTtl,
-    }).catch((e: unknown) => logger.error({ err: e }, 'door open failed'));
+  /** Everything a config needs that can fail (addresses, keys, replay store); changes nothing running. */
+  const prepare = (c: Config): { setup: EngineSetup; keys?: LoadedKeys } => {
+    const localAddrs = ports.localAddrs(iface, ipv6);
+    if (!hasSpa(c)) return { setup: { config: c, localAddrs, ipv6 } };
+    if (c.options.stateDir !== stateDir) throw new AppError('ERR_STATE', `StateDir changed from ${stateDir} to ${c.options.stateDir}: that needs a restart`);
+    const keys = ports.loadKeys(c.options.keysDir);
+    replay ??= ports.openReplay(stateDir);
+    verifier ??= new SpaVerifier(keys.keyring, replay, spaContext(c));
+    return { setup: { config: c, localAddrs, ipv6, verifier, keyring: keys.keyring }, keys };
   };
 
-  // ---- classic sequences ----
-  let matcher = new SequenceMatcher(config.doors, { maxAttempts: config.options.maxAttempts, localAddrs });
-  let doors: Door[] = [...config.doors];
-  const hostNames = new Map<string, string>();   // -l: bounded cache of reverse lookups
-  const who = (src: string): string => {
-    const h = hostNames.get(src);
-    return h ? `${src} (${h})` : src;
-  };
-  const lookup = (src: string): void => {
-    if (!o.lookup || hostNames.has(src) || hostNames.size > 1024) return;
-    reverse(src).then((names) => { if (names[0]) hostNames.set(src, names[0]); }, () => undefined);
-  };
+  const first = prepare(config);
+  current = first.setup;
+  const engine = new Engine(current, { lookup: o.lookup ?? false });
+  const ex = new Executor({ engine, ports, journal, audit, klog, capture: undefined, debug: o.debug ?? false });
+  ex.feed(engine.restore(journal.entries().map((e) => ({ ...e.lease, ...(e.closing ? { closing: e.closing } : {}) })), ports.now()));
 
-  let capture: CaptureHandle | undefined;
-  const filterFor = (c: Config, ds: readonly Door[], addrsNow: readonly string[]): string => buildFilter({
-    doors: ds, localAddrs: addrsNow, ipv6,
-    ...(spaDoors(c) && c.options.spaMode === 'pcap' ? { spaPort: c.options.spaPort } : {}),
-  });
-  const currentFilter = (): string => filterFor(config, doors, localAddrs);
-  /** -D: knockd's per-door filter lines. */
-  const printDoorFilters = (): void => {
-    if (!o.debug) return;
-    for (const d of doors) {
-      for (const fam of (ipv6 ? [4, 6] : [4]) as (4 | 6)[]) {
-        const e = doorFilter(d, d.target ? [d.target] : localAddrs, fam);
-        if (e) o.out(`adding pcap expression for door '${d.name}': ${e}\n`);
-      }
-    }
-  };
-  /** A door's sequence changed (one-time-sequence rotation): refresh what is derived from the doors. */
-  const doorsChanged = (): void => {
-    spaAlsoKnock = spaPortKnocked();
-    printDoorFilters();
-    capture?.setFilter(currentFilter());
-  };
-
-  const rotateOts = (index: number, door: Door): void => {
-    if (!door.oneTimeSequences) return;
-    let next: Hit[] = [];   // empty sequence = door disabled (it never matches)
+  const ack = (k: LoadedKeys): void => {
+    for (const r of k.refused) log.log('warn', { file: r.path, error: r.error }, 'key record refused (the other keys are loaded)');
     try {
-      next = consumeOneTimeSequence(door.oneTimeSequences, door.sequence).next ?? [];
-      if (next.length === 0) klog.line(`no more sequences left in the one time sequences file for door ${door.name} --> disabling the door`);
-      else if (o.debug) o.out(`new sequence for door ${door.name}: ${formatSequence(next)}\n`);
-    } catch (e) {
-      klog.line(`error while disabling used one time sequence for door ${door.name} --> disabling the door`);
-      logger.error({ err: e, door: door.name }, 'one-time sequence rotation failed; door disabled');
-    }
-    const nd: Door = { ...door, sequence: next };
-    doors[index] = nd;
-    matcher.setDoor(index, nd);
-    doorsChanged();
+      ports.writeAck(stateDir, { pid: ports.pid, revision: k.revision, loadedAt: ports.now(), keys: k.keyring.size, refused: k.refused.map((r) => ({ file: r.path, error: r.error })) });
+    } catch (e) { log.log('error', { err: message(e) }, 'cannot write the keyring acknowledgement'); }
   };
+  if (first.keys) { ex.feed(engine.keys(first.keys.keyring, ports.now())); ack(first.keys); }
 
-  const onKnockEvents = (events: readonly KnockEvent[]): void => {
-    for (const ev of events) {
-      switch (ev.kind) {
-        case 'stage':
-          if (ev.stage === 1) lookup(ev.src);
-          klog.line(`${who(ev.src)}: ${ev.door.name}: Stage ${ev.stage}`);
-          break;
-        case 'timeout':
-          klog.line(`${who(ev.src)}: ${ev.door.name}: sequence timeout (stage ${ev.stage})`);
-          audit.record({ event: 'knock.reject', reason: 'sequence-timeout', src: ev.src, door: ev.door.name, principal: { kind: 'sequence' } });
-          break;
-        case 'invalid':
-          logger.debug({ src: ev.src, door: ev.door.name, stage: ev.stage }, 'wrong hit: attempt invalidated');
-          audit.record({ event: 'knock.reject', reason: 'sequence-invalid', src: ev.src, door: ev.door.name, principal: { kind: 'sequence' } });
-          break;
-        case 'evicted':
-        case 'refused':
-          logger.debug({ src: ev.src, door: ev.door.name, kind: ev.kind }, 'attempt table full');
-          break;
-        case 'open': {
-          klog.line(`${who(ev.src)}: ${ev.door.name}: OPEN SESAME`);
-          const ip = parseIp(ev.src);
-          if (!ip) break;
-          const door = ev.door;
-          void controller.open({
-            doorIndex: ev.doorIndex, door, ip, src: ev.src,
-            principal: { kind: 'sequence' }, grantedTtl: door.cmdTimeout,
-          }).catch((e: unknown) => logger.error({ err: e }, 'door open failed'));
-          if (door.oneTimeSequences) rotateOts(ev.doorIndex, door);
-          break;
-        }
-      }
-    }
-    armExpiry();
-  };
-
-  let expiryTimer: NodeJS.Timeout | undefined;
-  const armExpiry = (): void => {
-    if (expiryTimer) clearTimeout(expiryTimer);
-    expiryTimer = undefined;
-    const d = matcher.nextDeadline();
-    if (d === undefined) return;
-    expiryTimer = setTimeout(() => { expiryTimer = undefined; onKnockEvents(matcher.expire(Date.now())); }, Math.max(0, d - Date.now()) + 1);
-    expiryTimer.unref();
-  };
-
-  const spaPort = (): number => config.options.spaPort;
-  // Whether the SPA port is also a UDP hit of some door; if not, SPA datagrams (possibly a flood)
-  // skip the sequence matcher entirely.
-  const spaPortKnocked = (): boolean => doors.some((d) => d.sequence.some((h) => h.proto === 'udp' && h.port === spaPort()));
-  let spaAlsoKnock = spaPortKnocked();
-  const onPacket = (p: Packet, rxMs: number): void => {
-    if (o.debug) o.out(`${new Date(rxMs).toISOString()}: ${p.proto}: ${p.src}:${p.srcPort} -> ${p.dst}:${p.dstPort} ${p.payload.length} bytes\n`);
-    if (verifier && config.options.spaMode === 'pcap' && p.proto === 'udp' && p.dstPort === spaPort()) {
-      onSpa(p.payload, p.src, rxMs);
-      if (!spaAlsoKnock) return;
-    }
-    const evs = matcher.offer(p, rxMs);
-    if (evs.length > 0) onKnockEvents(evs);
-  };
-
-  // ---- optional UDP-socket SPA mode (hosts without pcap) ----
-  let sockets: Socket[] = [];
-  const openSockets = (): void => {
-    for (const s of sockets) s.close();
-    sockets = [];
-    if (!verifier || config.options.spaMode !== 'socket') return;
-    for (const type of (ipv6 ? ['udp4', 'udp6'] : ['udp4']) as ('udp4' | 'udp6')[]) {
-      // a large receive buffer rides out GC pauses under a flood (the kernel caps it at net.core.rmem_max)
-      const s = createSocket({ type, ipv6Only: type === 'udp6', recvBufferSize: SOCKET_BUFFER_BYTES } as Parameters<typeof createSocket>[0]);
-      s.on('message', (msg, rinfo) => {
-        if (!looksLikeRequest(msg)) return;   // junk: no address parsing, no verifier call
-        const src = parseIp(rinfo.address.replace(/^::ffff:(?=\d+\.)/, ''));
-        if (src) onSpa(new Uint8Array(msg), src.text, Date.now());
-      });
-      s.on('error', (e) => logger.error({ err: e }, 'SPA socket error'));
-      s.bind(config.options.spaPort);
-      sockets.push(s);
-    }
-  };
-
-  capture = openCapture({
-    iface, filter: currentFilter(), bufferSize: CAPTURE_BUFFER_BYTES,
-    onPacket,
-    onError: (e) => logger.error({ err: e }, 'capture error'),
-  });
-  if (o.debug) {
-    const lt = capture.linkType;
-    o.out(lt === 'ETHERNET' ? 'ethernet interface detected\n' : lt === 'LINUX_SLL' || lt === 'LINUX_SLL2' ? 'ppp interface detected (linux "cooked" encapsulation)\n' : 'raw interface detected, no encapsulation\n');
-    printDoorFilters();
+  let capture: CapturePort | undefined;
+  if (needsCapture(config)) {
+    const filter = filterFor(current);
+    capture = ports.openCapture({
+      iface, filter,
+      onPacket: (p, rxMs) => {
+        if (o.debug) ports.out(`${new Date(rxMs).toISOString()}: ${p.proto}: ${p.src}:${p.srcPort} -> ${p.dst}:${p.dstPort} ${p.payload.length} bytes\n`);
+        ex.feed(engine.packet(p, rxMs, ports.now()));
+      },
+      onError: (e) => log.log('error', { err: e.message }, 'capture error'),
+    });
+    ex.capture = capture;
+    ex.appliedFilter = filter;
   }
-  openSockets();
 
-  // pid files: knockd writes PidFile only with -d; we also keep one in StateDir so
-  // `knockd keys revoke` can signal a running daemon.
-  const pidFile = config.options.pidFile ?? o.pidFile ?? DEFAULT_PID_FILE;
-  const statePid = join(config.options.stateDir, 'knockd.pid');
-  const writePid = (path: string): boolean => {
-    try { writeFileSync(path, `${process.pid}\n`); return true; } catch (e) {
-      klog.line(`could not create pid file ${path}: ${(e as Error).message}`);
-      return false;
-    }
+  let stopWatch: (() => void) | undefined;
+  const watch = (): void => {
+    stopWatch?.();
+    stopWatch = hasSpa(config) && ports.watchKeys ? ports.watchKeys(config.options.keysDir, () => handle.reloadKeys()) : undefined;
   };
-  const wrotePid = o.daemonChild ? writePid(pidFile) : false;
-  writePid(statePid);
+  watch();
 
-  audit.record({ event: 'daemon.start', pid: process.pid, config: config.file });
-  if (o.verbose) o.out(`listening on ${iface}...\n`);
+  audit.record({ event: 'daemon.start', pid: ports.pid, config: config.file });
+  if (o.verbose) ports.out(`listening on ${iface}...\n`);
   klog.line(`starting up, listening on ${iface}`);
-  logger.info({ iface, doors: config.doors.length, spa: Boolean(verifier), localAddrs }, 'knockd started');
-  o.onReady?.();
+  log.log('info', { iface, doors: config.doors.length, spa: Boolean(current.verifier), localAddrs: current.localAddrs }, 'knockd started');
 
-  return await new Promise<number>((resolve) => {
-    let stopping = false;
-    const reload = (): void => {
+  let stopping: Promise<number> | undefined;
+  const handle: DaemonHandle = {
+    engine, iface,
+    config: () => config,
+    reload(): boolean {
+      if (stopping) return false;
+      klog.reopen(logFile(config));   // log rotation: always, even when the new config is broken
+      audit.reopen();
       klog.line(`re-reading config file: ${o.configPath}`);
-      if (o.verbose) o.out(`re-reading config file: ${o.configPath}\n`);
-      let next: Config;
+      if (o.verbose) ports.out(`re-reading config file: ${o.configPath}\n`);
+      let next: { setup: EngineSetup; keys?: LoadedKeys };
       try {
-        next = loadConfig(o.configPath);
+        const c = ports.loadConfig(o.configPath);
+        next = prepare(c);
+        const f = filterFor(next.setup);
+        if (capture && f !== ex.appliedFilter) { capture.setFilter(f); ex.appliedFilter = f; }
+        if (!capture && needsCapture(c)) throw new AppError('ERR_CAPTURE', 'the new configuration needs packet capture, which was not running: that needs a restart');
       } catch (e) {
-        const msg = e instanceof AppError ? `${e.message} [${e.code}]` : String(e);
-        klog.line(`error: reload failed, keeping the running configuration: ${msg}`);
-        logger.error({ err: msg }, 'reload failed; old configuration kept');
+        klog.line(`error: reload failed, keeping the running configuration: ${message(e)}`);
+        log.log('error', { err: message(e) }, 'reload failed; old configuration kept');
+        return false;
+      }
+      const c = next.setup.config;
+      if ((c.options.interface ?? iface) !== iface && !o.iface) log.log('warn', {}, `Interface changes need a restart; still listening on ${iface}`);
+      if (logFile(c) !== logFile(config)) klog.reopen(logFile(c));
+      config = c;
+      current = next.setup;
+      verifier?.setContext(spaContext(c));
+      ex.feed(engine.reload(current));
+      if (next.keys) { ex.feed(engine.keys(next.keys.keyring, ports.now())); ack(next.keys); }
+      watch();
+      return true;
+    },
+    reloadKeys(): void {
+      if (stopping || !hasSpa(config)) return;
+      let k: LoadedKeys;
+      try { k = ports.loadKeys(config.options.keysDir); } catch (e) {
+        log.log('error', { err: message(e) }, 'key directory reload failed; keeping the previous keys');
         return;
       }
-      // Everything that can fail comes first and changes nothing: key directory, replay store,
-      // the new capture filter. Only then is running state swapped (nothing half-applied).
-      let prepared: ReturnType<typeof prepareSpa>;
-      let nextAddrs: string[];
-      let nextMatcher: SequenceMatcher;
-      try {
-        prepared = prepareSpa(next);
-        nextAddrs = addrs();
-        nextMatcher = new SequenceMatcher(next.doors, { maxAttempts: next.options.maxAttempts, localAddrs: nextAddrs });
-        capture?.setFilter(filterFor(next, next.doors, nextAddrs));
-      } catch (e) {
-        const msg = e instanceof AppError ? `${e.message} [${e.code}]` : String(e);
-        klog.line(`error: reload failed, keeping the running configuration: ${msg}`);
-        logger.error({ err: msg }, 'reload failed; old configuration kept');
-        return;
-      }
-      try {
-        applySpa(next, prepared);
-      } catch (e) {
-        capture?.setFilter(currentFilter()); // roll the filter back to the running config
-        logger.error({ err: e }, 'reload failed while applying keys; old configuration kept');
-        return;
-      }
-      config = next;
-      localAddrs = nextAddrs;
-      doors = [...next.doors];
-      matcher = nextMatcher;
-      spaAlsoKnock = spaPortKnocked();
-      printDoorFilters();
-      if ((next.options.interface ?? iface) !== iface && !o.iface) logger.warn('Interface changes need a restart; still listening on ' + iface);
-      klog.reopen(next.options.logFile ?? o.logFile);
-      openSockets();
-      armExpiry();
-      logger.info({ doors: next.doors.length }, 'configuration reloaded');
-    };
-    const shutdown = (sig: string): void => {
-      if (stopping) return;
-      stopping = true;
-      if (o.verbose) o.out('closing...\n');
-      klog.line('shutting down');
-      logger.info({ signal: sig }, 'shutting down');
-      capture?.close();
-      for (const s of sockets) s.close();
-      stopWatch?.();
-      if (expiryTimer) clearTimeout(expiryTimer);
-      clearInterval(pruneTimer);
-      const finish = async (): Promise<void> => {
-        if (config.options.closeOnExit) await controller.closeAll('shutdown');
-        await runner.close();
-        audit.record({ event: 'daemon.stop', pid: process.pid, config: config.file });
+      ex.feed(engine.keys(k.keyring, ports.now()));
+      ack(k);
+    },
+    spa(payload, src, rxMs): void { ex.feed(engine.spa(payload, src, rxMs, ports.now())); },
+    stop(signal: string): Promise<number> {
+      stopping ??= (async () => {
+        if (o.verbose) ports.out('closing...\n');
+        klog.line('shutting down');
+        log.log('info', { signal }, 'shutting down');
+        capture?.close();
+        stopWatch?.();
+        ex.feed(engine.shutdown(config.options.closeOnExit, ports.now()));
+        if (!(await ex.whenSettled(SHUTDOWN_LIMIT_MS))) log.log('warn', { leases: engine.leases(ports.now()).length }, 'shutdown: some stop commands did not finish; the journal keeps them for the next start');
+        ex.stop();
+        await ports.runner.close();
+        audit.record({ event: 'daemon.stop', pid: ports.pid, config: config.file });
         replay?.close();
+        journal.close();
         await audit.close();
         await klog.close();
-        if (wrotePid) { try { unlinkSync(pidFile); } catch { /* already gone */ } }
-        try { unlinkSync(statePid); } catch { /* already gone */ }
-      };
-      finish().then(() => resolve(0), (e: unknown) => { logger.error({ err: e }, 'error during shutdown'); resolve(1); });
-    };
-    process.on('SIGHUP', reload);
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
-    process.on('SIGINT', () => shutdown('SIGINT'));
-  });
-}
-
-function loadKeyringOrEmpty(dir: string, logger: { warn: (o: object, m: string) => void }): Keyring {
-  logger.warn({ keysDir: dir }, 'KeysDir does not exist: no SPA key is enrolled, every SPA knock will be rejected');
-  try { mkdirSync(dir, { recursive: true, mode: 0o700 }); } catch { /* reported by loadKeyring below */ }
-  return loadKeyring(dir);
+        return 0;
+      })();
+      return stopping;
+    },
+  };
+  return handle;
 }

@@ -3,8 +3,13 @@
  * written by pino to a file that is written synchronously; every record that reports
  * something acted upon (door opened/extended/closed, command failed, …) is fsync'd before
  * record() returns, so nothing the daemon did to the firewall is missing after a crash.
- * knock.reject records (attacker-driven) are not fsync'd and are capped per minute; the
- * overflow is summarised by one "knock.reject.suppressed" record with a count.
+ *
+ * Only records anyone can cause without a key are capped (per minute; the overflow is
+ * summarised by one "knock.reject.suppressed" record with a count) and not fsync'd:
+ * unauthenticated rejects (no key name) and refusals of classic opens. Rejects of
+ * authenticated requests (a revoked key, a policy violation) are always written: key holders
+ * are rate-limited by their key's buckets, and such a record must not be hidden by junk.
+ * reopen() reopens the file by name (log rotation, on SIGHUP).
  */
 import * as fs from 'node:fs';
 import { pino } from 'pino';
@@ -13,7 +18,15 @@ import type { AuditEvent } from '../core/audit/events.js';
 
 export interface AuditLog {
   record(e: AuditEvent): void;
+  reopen(): void;
   close(): Promise<void>;
+}
+
+/** Records anyone can cause without a key: capped, not fsync'd. */
+export function attackerDriven(e: AuditEvent): boolean {
+  if (e.event === 'knock.reject') return e.key === undefined;
+  if (e.event === 'door.refuse') return e.principal.kind === 'sequence';
+  return false;
 }
 
 export interface AuditLogOptions {
@@ -29,7 +42,7 @@ export interface AuditLogOptions {
 export const DEFAULT_REJECT_CAP_PER_MINUTE = 60;
 const WINDOW_MS = 60_000;
 
-const noop: AuditLog = { record() { /* no audit log configured */ }, async close() { /* nothing */ } };
+const noop: AuditLog = { record() { /* no audit log configured */ }, reopen() { /* nothing */ }, async close() { /* nothing */ } };
 
 export function createAuditLog(path: string | undefined, o: AuditLogOptions = {}): AuditLog {
   if (path === undefined) return noop;
@@ -38,10 +51,12 @@ export function createAuditLog(path: string | undefined, o: AuditLogOptions = {}
   const fsync = o.fsync ?? fs.fsyncSync;
   const onError = o.onError ?? ((m: string) => { process.stderr.write(`knockd: ${m}\n`); });
 
-  let fd: number | undefined;
-  try { fd = fs.openSync(path, 'a', 0o640); } catch (e) {
-    throw new AppError('ERR_STATE', `audit log ${path}: cannot open: ${(e as Error).message}`, { cause: e });
-  }
+  const open = (): number => {
+    try { return fs.openSync(path, 'a', 0o640); } catch (e) {
+      throw new AppError('ERR_STATE', `audit log ${path}: cannot open: ${(e as Error).message}`, { cause: e });
+    }
+  };
+  let fd: number | undefined = open();
   let syncNext = false;
   let failedOnce = false;
   const dest = {
@@ -93,13 +108,20 @@ export function createAuditLog(path: string | undefined, o: AuditLogOptions = {}
       if (fd === undefined) return;
       const t = now();
       roll(t);
-      if (e.event === 'knock.reject') {
+      if (attackerDriven(e)) {
         if (rejectsInWindow >= cap) { suppressed++; return; }
         rejectsInWindow++;
         write(e, false);
         return;
       }
       write(e, true);
+    },
+    reopen(): void {
+      if (fd === undefined) return;
+      let next: number;
+      try { next = open(); } catch (e) { onError((e as Error).message); return; }   // keep writing where we were
+      try { fsync(fd); fs.closeSync(fd); } catch { /* the old file is gone anyway */ }
+      fd = next;
     },
     async close(): Promise<void> {
       if (fd === undefined) return;

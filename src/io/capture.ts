@@ -16,10 +16,17 @@
  *    setFilter() opens a second handle with the new filter and then closes the old one. No packet is
  *    lost in between, but a packet arriving in that instant may be delivered by both handles.
  *    If the new filter is rejected the old handle keeps running and setFilter throws ERR_CAPTURE.
- *  - a Cap whose open() failed after pcap_create (bad device, bad filter) must never be closed or
- *    garbage-collected: its native close()/destructor calls uv_poll_stop on an uninitialised handle
- *    and the process segfaults (reproduced with --expose-gc). We check the device name against
- *    pcap_findalldevs first, and keep failed Cap objects referenced for the life of the process.
+ *    The daemon calls it only when the filter text really changes (not on every reload).
+ *  - **no Cap object may ever be garbage-collected.** cap's close() stops its uv_poll_t but never
+ *    uv_close()s it, so the handle stays in libuv's handle queue, embedded in the C++ object; when
+ *    the GC then destroys the object (weak callback), libuv later writes into freed memory
+ *    (valgrind: "Invalid write … uv__queue_remove … block free'd by InvokeFirstPassWeakCallbacks").
+ *    That heap corruption killed the daemon after a few reloads (SIGSEGV). Every Cap we create
+ *    (opened, closed or failed) is therefore kept referenced for the life of the process
+ *    (`keptAlive`), and all handles of one capture share one packet buffer, so a retired handle
+ *    costs a few hundred bytes. A Cap whose open() failed (bad device, bad filter) is kept too:
+ *    its destructor would uv_poll_stop an uninitialised handle. We check the device name against
+ *    pcap_findalldevs first.
  *  - pcap_stats is not exposed: stats() counts frames seen, packets decoded and frames we dropped
  *    (truncated, or decode/onPacket threw); kernel drops are not visible.
  *  - cap prints "Warning: SIOCGIFADDR: …" to stderr for interfaces without an IPv4 address.
@@ -84,8 +91,11 @@ function loadCap(): CapModule {
   return capModule;
 }
 
-/** Failed Cap objects: must stay reachable (see module comment). */
-const failedHandles: CapInstance[] = [];
+/** Every Cap ever created: must stay reachable for the life of the process (see module comment). */
+const keptAlive: CapInstance[] = [];
+
+/** How many Cap objects this process holds (tests, soak). */
+export function captureHandlesKept(): number { return keptAlive.length; }
 
 function msg(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -93,7 +103,7 @@ function msg(e: unknown): string {
 
 interface Opened { cap: CapInstance; linkType: LinkType; buffer: Buffer }
 
-function openOne(iface: string, filter: string, bufferSize: number): Opened {
+function openOne(iface: string, filter: string, bufferSize: number, buffer: Buffer): Opened {
   const mod = loadCap();
   let devices: string[] = [];
   try { devices = mod.Cap.deviceList().map((d) => d.name); } catch { devices = []; }
@@ -101,12 +111,11 @@ function openOne(iface: string, filter: string, bufferSize: number): Opened {
     throw new AppError('ERR_CAPTURE', `could not open ${iface}: no such capture device (have: ${devices.join(', ')})`);
   }
   const cap = new mod.Cap();
-  const buffer = Buffer.alloc(SNAPLEN);
+  keptAlive.push(cap);
   let linkName: string;
   try {
     linkName = cap.open(iface, filter, bufferSize, buffer);
   } catch (e) {
-    failedHandles.push(cap);
     throw new AppError('ERR_CAPTURE', `could not open ${iface}: ${msg(e)}${filter ? ` (filter: ${filter})` : ''}`, { cause: e });
   }
   const linkType = linkTypeFromCap(linkName);
@@ -158,14 +167,16 @@ export function openCapture(opts: CaptureOptions): CaptureHandle {
     });
   };
 
-  let current: Opened = openOne(opts.iface, opts.filter, bufferSize);
+  // one buffer for every handle of this capture: each packet is copied in and decoded synchronously
+  const buffer = Buffer.alloc(SNAPLEN);
+  let current: Opened = openOne(opts.iface, opts.filter, bufferSize, buffer);
   attach(current);
 
   return {
     get linkType(): LinkType { return current.linkType; },
     setFilter(expr: string): void {
       if (closed) throw new AppError('ERR_CAPTURE', `capture on ${opts.iface} is closed`);
-      const next = openOne(opts.iface, expr, bufferSize);
+      const next = openOne(opts.iface, expr, bufferSize, buffer);
       if (next.linkType !== current.linkType) {
         next.cap.close();
         throw new AppError('ERR_CAPTURE', `could not reopen ${opts.iface}: link-layer type changed from ${current.linkType} to ${next.linkType}`);

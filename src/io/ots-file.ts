@@ -13,12 +13,8 @@
  * File errors (missing, unreadable, directory not writable) throw AppError('ERR_OTS_FILE').
  * Bytes are handled as latin1 so that any content survives the rewrite unchanged.
  */
-import {
-  closeSync, fchmodSync, fchownSync, fstatSync, fsyncSync, openSync, readFileSync,
-  realpathSync, renameSync, unlinkSync, writeSync,
-} from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { writeFileAtomic } from './safe-file.js';
 import type { Hit } from '../core/config/types.js';
 import { AppError } from '../core/errors.js';
 import { findSequence, firstValidSequence, markUsed } from '../core/knock/ots.js';
@@ -39,45 +35,19 @@ export function currentOneTimeSequence(path: string): Hit[] | undefined {
   return firstValidSequence(readOtsFile(path))?.hits;
 }
 
-/** Replace `path` atomically with `text` (latin1 bytes), keeping mode and (if permitted) owner. */
+/** Replace `path` atomically with `text` (latin1 bytes), keeping its mode and (if permitted) owner. */
 export function atomicReplace(path: string, text: string): void {
   let real: string;
+  let st: ReturnType<typeof statSync>;
   try {
     real = realpathSync(path);   // a symlinked file keeps its link; the target is replaced
+    st = statSync(real);
   } catch (e) {
     throw new AppError('ERR_OTS_FILE', `one-time sequences file ${path}: ${msg(e)}`, { cause: e });
   }
-  const dir = dirname(real);
-  const tmp = join(dir, `.${basename(real)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-  let fd: number | undefined;
-  let renamed = false;
   try {
-    const orig = openSync(real, 'r');
-    let mode: number, uid: number, gid: number;
-    try {
-      const st = fstatSync(orig);
-      mode = st.mode & 0o7777; uid = st.uid; gid = st.gid;
-    } finally {
-      closeSync(orig);
-    }
-    fd = openSync(tmp, 'wx', 0o600);
-    try { fchownSync(fd, uid, gid); } catch { /* not permitted: keep our own owner */ }
-    fchmodSync(fd, mode);       // after chown (chown may clear set-id bits); umask does not apply
-    const buf = Buffer.from(text, 'latin1');
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, real);
-    renamed = true;
-    try {
-      const dfd = openSync(dir, 'r');
-      try { fsyncSync(dfd); } finally { closeSync(dfd); }
-    } catch { /* directory fsync unsupported on this file system: rename is still atomic */ }
+    writeFileAtomic(real, Buffer.from(text, 'latin1'), { code: 'ERR_OTS_FILE', mode: st.mode & 0o7777, owner: { uid: st.uid, gid: st.gid } });
   } catch (e) {
-    if (fd !== undefined) { try { closeSync(fd); } catch { /* already failing */ } }
-    if (!renamed) { try { unlinkSync(tmp); } catch { /* may not exist */ } }
     throw new AppError('ERR_OTS_FILE', `one-time sequences file ${path}: cannot rewrite: ${msg(e)}`, { cause: e });
   }
 }

@@ -2,11 +2,9 @@
  * CommandRunner: door commands are started by a small long-lived bash child (the "runner"),
  * not by the daemon itself.
  *
- * Why: Node starts a child with fork(2) plus a good deal of JavaScript (execa, stdio pipes);
- * from the ~90 MB daemon that costs ~7 ms before the command does anything, more under load.
- * The runner is a ~4 MB bash that forks cheaply: `iptables -I …` through it takes ~4 ms against
- * ~2.6 ms when run straight from a shell (bench/RESULTS.md). It is also the seam where the
- * firewall-changing half of the daemon could later be split off (privilege separation).
+ * Why: forking the ~90 MB daemon costs ~7 ms per command; the ~4 MB bash forks cheaply
+ * (`iptables -I` ~4 ms vs ~2.6 ms from a shell, bench/RESULTS.md). It is also the seam where
+ * the firewall-changing half of the daemon could later be split off (privilege separation).
  *
  * Semantics kept from exec.ts (knockd's system(3) + our robustness):
  * - a command runs as `/bin/sh -c "<command>"`. When the command is a plain list of words of a
@@ -17,85 +15,25 @@
  *   kills it with everything it started; stdin and stdout are /dev/null; a bounded tail of
  *   stderr is kept. Commands running at the same time share one stderr pipe, so a tail may also
  *   hold lines of a command that ran concurrently;
- * - at most `maxRunning` commands run at once, `maxQueued` more wait; beyond that run() fails;
+ * - at most `maxRunning` commands run at once; the rest wait in priority lanes (stop commands
+ *   first, never refused, with reserved places; then SPA opens; then classic opens), and an
+ *   open lane holding `maxQueued` refuses more (core/engine/lanes.ts);
  * - commands containing a newline or NUL (not producible by the config parser) and every
  *   command when bash cannot be started go through runShell (execa) instead;
  * - if the runner dies while commands are running, those results say `lost: true`: the command
  *   may still be running or may have succeeded (callers treat that as "maybe opened").
  * run() never throws.
  *
- * Protocol (pipes only): the runner reads a nonce line, then one job per line
- * "<id> <d|s> <command>"; it writes "\x1e<nonce> S <id> <pgid>" when a job started and
- * "\x1e<nonce> E <id> <status>" when it ended. Anything else on its output is stderr text.
+ * The line protocol with bash is described in runner-plan.ts.
  */
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_COMMAND_TIMEOUT_MS, runShell, type CommandResult } from './exec.js';
+import { PROGRAM, planCommand, type RunnerOptions } from './runner-plan.js';
+import { LaneQueue } from '../core/engine/lanes.js';
+import type { Lane } from '../core/engine/effects.js';
 
-const PROGRAM = `set -m -f +h
-exec 2>&1
-IFS= read -r n || exit 0
-while IFS=' ' read -r id mode cmd; do
-  case $mode in
-    d) { $cmd </dev/null >/dev/null; printf '\\036%s E %s %s\\n' "$n" "$id" "$?"; } & ;;
-    s) { /bin/sh -c "$cmd" </dev/null >/dev/null; printf '\\036%s E %s %s\\n' "$n" "$id" "$?"; } & ;;
-    *) continue ;;
-  esac
-  printf '\\036%s S %s %s\\n' "$n" "$id" "$!"
-done
-`;
-
-/** bash and dash builtins and shell keywords: such a first word goes through /bin/sh -c. */
-const NOT_DIRECT = new Set([
-  '.', ':', '[', '[[', ']]', '{', '}', '!', 'alias', 'bg', 'bind', 'break', 'builtin', 'caller', 'case', 'cd',
-  'command', 'compgen', 'complete', 'compopt', 'continue', 'declare', 'dirs', 'disown', 'do', 'done', 'echo',
-  'elif', 'else', 'enable', 'esac', 'eval', 'exec', 'exit', 'export', 'false', 'fc', 'fg', 'fi', 'for',
-  'function', 'getopts', 'hash', 'help', 'history', 'if', 'in', 'jobs', 'kill', 'let', 'local', 'logout',
-  'mapfile', 'popd', 'printf', 'pushd', 'pwd', 'read', 'readarray', 'readonly', 'return', 'select', 'set',
-  'shift', 'shopt', 'source', 'suspend', 'test', 'then', 'time', 'times', 'trap', 'true', 'type', 'typeset',
-  'ulimit', 'umask', 'unalias', 'unset', 'until', 'wait', 'while',
-]);
-const FIRST_WORD = /^[A-Za-z0-9_./+-]+$/;
-const SAFE_LINE = /^[ \t]*[A-Za-z0-9_./+-]+([ \t]+[A-Za-z0-9_./+:,=@%-]+)*[ \t]*$/;
-
-export type CommandPlan = 'direct' | 'shell' | 'fallback';
-
-/**
- * How the runner starts `command` (pure). 'direct': plain words, executed by the runner
- * itself (same argv /bin/sh would build); 'shell': `/bin/sh -c`; 'fallback': cannot be sent
- * as one protocol line (newline, NUL), so runShell runs it.
- */
-export function planCommand(command: string): CommandPlan {
-  if (command.includes('\n') || command.includes('\0')) return 'fallback';
-  if (!SAFE_LINE.test(command)) return 'shell';
-  const first = command.trim().split(/[ \t]+/)[0] ?? '';
-  if (!FIRST_WORD.test(first) || NOT_DIRECT.has(first)) return 'shell';
-  return 'direct';
-}
-
-export interface RunnerOptions {
-  /** bash to start (default /bin/bash). */
-  bash?: string;
-  /** Kill a command's process group after this many ms (SIGTERM, SIGKILL 2 s later). 0 = none. */
-  timeoutMs?: number;
-  /** Extra environment variables for the runner and so for every command. */
-  env?: Record<string, string>;
-  /** Bytes of stderr kept per command (default 2048). */
-  stderrTailBytes?: number;
-  /** Commands running at once (default 64); more wait in a queue. */
-  maxRunning?: number;
-  /** Commands waiting (default 1024); beyond it run() fails at once. */
-  maxQueued?: number;
-  /** Operational messages (runner died, restarted, fell back to execa). */
-  onNotice?: (msg: string, detail?: Record<string, unknown>) => void;
-  /**
-   * Replace the runner with a fresh one, when idle, after this many commands (default 1000).
-   * bash keeps the status of every finished background job (up to its CHILD_MAX); measured:
-   * +110 bytes and a slower fork loop per job (2500 jobs took 1.7 s at the start, 7.8 s after
-   * 50,000), so a long-lived runner is recycled rather than left to grow.
-   */
-  recycleAfter?: number;
-}
+export { planCommand, type CommandPlan, type RunnerOptions } from './runner-plan.js';
 
 interface Job {
   id: string;
@@ -131,7 +69,7 @@ export class CommandRunner {
   #deaths: number[] = [];      // unexpected runner exits (recent ones)
   #sentToChild = 0;
   readonly #running = new Map<string, Job>();
-  readonly #queue: Job[] = [];
+  readonly #queue: LaneQueue<Job>;
 
   constructor(opts: RunnerOptions = {}) {
     this.#o = {
@@ -139,11 +77,14 @@ export class CommandRunner {
       timeoutMs: opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
       stderrTailBytes: opts.stderrTailBytes ?? 2048,
       maxRunning: opts.maxRunning ?? 64,
+      reserveForClose: opts.reserveForClose ?? 8,
       maxQueued: opts.maxQueued ?? 1024,
       recycleAfter: opts.recycleAfter ?? DEFAULT_RECYCLE_AFTER,
       env: opts.env,
       onNotice: opts.onNotice,
     };
+    const reserve = Math.min(this.#o.reserveForClose, this.#o.maxRunning - 1);
+    this.#queue = new LaneQueue({ maxRunning: this.#o.maxRunning, reserve, maxQueued: this.#o.maxQueued });
   }
 
   /** Starts the runner now (otherwise the first command starts it). */
@@ -155,7 +96,8 @@ export class CommandRunner {
   /** true once bash could not be kept running and every command goes through runShell. */
   get usingFallback(): boolean { return this.#fallback; }
 
-  run(command: string): Promise<CommandResult> {
+  /** Runs `command` in `lane` (default auth). Never throws; a full open lane gives a failed result. */
+  run(command: string, lane: Lane = 'auth'): Promise<CommandResult> {
     const plan = planCommand(command);
     if (this.#closed || plan === 'fallback' || this.#fallback) return this.#viaExeca(command);
     return new Promise<CommandResult>((resolve) => {
@@ -163,16 +105,15 @@ export class CommandRunner {
         id: (++this.#seq).toString(36), command, mode: plan === 'direct' ? 'd' : 's', resolve,
         started: performance.now(), tail: '', timedOut: false, timers: [],
       };
-      if (this.#running.size < this.#o.maxRunning) this.#send(job);
-      else if (this.#queue.length < this.#o.maxQueued) this.#queue.push(job);
-      else resolve({ exitCode: undefined, timedOut: false, failed: true, durationMs: 0, stderrTail: 'command queue full' });
+      if (!this.#queue.push(lane, job)) resolve({ exitCode: undefined, timedOut: false, failed: true, durationMs: 0, stderrTail: `command queue full (${lane} lane)` });
+      else this.#pump();
     });
   }
 
   /** Stops accepting work and lets the runner exit (commands already started run to their end). */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const j of this.#queue.splice(0)) void this.#viaExeca(j.command).then(j.resolve);
+    for (const j of this.#queue.drain()) void this.#viaExeca(j.command).then(j.resolve);
     const c = this.#child;
     if (!c) return;
     c.stdin?.end();
@@ -312,10 +253,7 @@ export class CommandRunner {
   }
 
   #pump(): void {
-    while (this.#running.size < this.#o.maxRunning && this.#queue.length > 0) {
-      const next = this.#queue.shift();
-      if (next) this.#send(next);
-    }
+    for (let next = this.#queue.next(this.#running.size); next; next = this.#queue.next(this.#running.size)) this.#send(next);
   }
 
   #timeout(job: Job): void {

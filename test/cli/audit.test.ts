@@ -141,7 +141,7 @@ test('knockd audit: each filter narrows the output', withLog(async (file) => {
 
 test('knockd audit: bad arguments and a missing log are reported with exit codes', withLog(async (file) => {
   const cases: [string[], number, RegExp][] = [
-    [['--since', 'yesterday'], 64, /--since "yesterday": expected a relative time/],
+    [['--since', 'yesterday'], 64, /--since "yesterday": expected a duration \(30s, 15m, 2h, 7d, 1w\) or an ISO date/],
     [['--until', '2024-02-31'], 64, /--until/],
     [['--ip', 'gw.example'], 64, /--ip "gw.example"/],
     [['--since', '1h', '--until', '2h'], 64, /is not before --until/],

@@ -30,7 +30,7 @@ async function runKnock(argv: string[]): Promise<Rec> {
     },
     sleep: async (ms) => { rec.sleeps.push(ms); },
   };
-  rec.code = await knockMain(argv, { out: (s) => { rec.out += s; }, err: (s) => { rec.err += s; }, prog: 'knock', deps });
+  rec.code = await knockMain(argv, { out: (s) => { rec.out += s; }, err: (s) => { rec.err += s; }, prog: 'knock', deps, home: '/nonexistent-kts-home' });
   return rec;
 }
 
@@ -77,7 +77,7 @@ const table: { name: string; argv: string[]; code: number; hits?: string[]; out?
   { name: 'unknown host', argv: ['-v', 'no.such.invalid', '1'], code: 1, hits: [], out: '',
     err: "Failed to resolve hostname 'no.such.invalid' on port 1\ngetaddrinfo: Name or service not known\n" },
   { name: 'spa option without --spa', argv: ['--ttl', '5', V4, '1'], code: 64, hits: [], err: /--ttl' needs --spa or --keygen/ },
-  { name: '--spa without --key', argv: ['--spa', V4], code: 64, err: /--spa needs --key/ },
+  { name: '--spa without --key uses ~/.knock/key', argv: ['--spa', V4], code: 77, err: /cannot read key file '\/nonexistent-kts-home\/\.knock\/key': ENOENT \(create one with 'knock --keygen/ },
   { name: '--spa with ports', argv: ['--spa', '--key', '/k', V4, '7000'], code: 64, err: /no ports/ },
   { name: '--spa bad ttl', argv: ['--spa', '--key', '/k', '--ttl', '0', V4], code: 64, err: /--ttl must be/ },
   { name: '--spa bad allow-ip', argv: ['--spa', '--key', '/k', '--allow-ip', '1.2.3', V4], code: 64, err: /--allow-ip must be/ },

@@ -1,27 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseJournal, statusMain, STATUS_COLUMNS } from '../../src/cli/status.js';
-import { isAppError } from '../../src/core/errors.js';
+import { statusMain, STATUS_COLUMNS } from '../../src/cli/status.js';
+import { Journal } from '../../src/io/journal.js';
+import type { Lease } from '../../src/core/actions/leases.js';
 
 const NOW = Date.UTC(2024, 4, 1, 12, 0, 0);
 
-const lease = (o: Record<string, unknown>) => ({
+const lease = (o: Partial<Lease>): Lease => ({
   id: 'L', doorIndex: 0, door: 'ssh', ip: '192.0.2.1', family: 4, principal: { kind: 'sequence' }, src: '192.0.2.1',
   openedAt: NOW - 10_000, expiresAt: NOW + 20_000, stopCommand: '/usr/sbin/iptables -D INPUT -s 192.0.2.1 -j ACCEPT', grantedTtl: 30, ...o,
 });
-
-const DOC = {
-  format: 'knockd-ts/doors',
-  version: 1,
-  leases: [
-    lease({ id: 'a', door: 'ssh', ip: '198.51.100.7', src: '198.51.100.7', principal: { kind: 'spa', key: 'alice', keyId: 'a1a1a1a1a1a1a1a1' }, expiresAt: NOW + 125_000 }),
-    lease({ id: 'b', door: 'web', ip: '2001:db8::9', family: 6, src: '2001:db8::9', expiresAt: NOW + 5_000 }),
-    lease({ id: 'c', door: 'ssh', ip: '192.0.2.50', src: '203.0.113.9', principal: { kind: 'spa', key: 'bob', keyId: 'b0b0b0b0b0b0b0b0' }, expiresAt: NOW - 3_000 }),
-  ],
-};
 
 interface Run { code: number; out: string; err: string }
 async function run(argv: string[], stateDir: string): Promise<Run> {
@@ -30,11 +21,21 @@ async function run(argv: string[], stateDir: string): Promise<Run> {
   return { code, out, err };
 }
 
-function withState(doc: unknown, fn: (dir: string) => Promise<void>): () => Promise<void> {
+/** A journal written by io/journal.ts itself: open, closing, stop failing (overdue). */
+function withJournal(fn: (dir: string) => Promise<void>): () => Promise<void> {
   return async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'h7-status-'));
+    const dir = mkdtempSync(join(tmpdir(), 'kts-status-'));
     try {
-      if (doc !== undefined) writeFileSync(join(dir, 'doors.json'), typeof doc === 'string' ? doc : JSON.stringify(doc));
+      const j = Journal.open(dir);
+      j.append({ op: 'put', lease: lease({ id: 'a', ip: '198.51.100.7', src: '198.51.100.7', principal: { kind: 'spa', key: 'alice', keyId: 'a1a1a1a1a1a1a1a1' }, expiresAt: NOW + 125_000 }) });
+      j.append({ op: 'put', lease: lease({ id: 'b', door: 'web', ip: '2001:db8::9', family: 6, src: '2001:db8::9', expiresAt: NOW - 1_000 }) });
+      j.append({ op: 'due', id: 'b', reason: 'timeout', at: NOW - 1_000 });
+      j.append({ op: 'put', lease: lease({ id: 'c', ip: '192.0.2.50', src: '203.0.113.9', principal: { kind: 'spa', key: 'bob', keyId: 'b0b0b0b0b0b0b0b0' }, expiresAt: NOW - 30_000 }) });
+      j.append({ op: 'due', id: 'c', reason: 'timeout', at: NOW - 30_000 });
+      j.append({ op: 'fail', id: 'c', attempts: 4, error: 'exit status 1: iptables: Bad rule (does a matching rule exist in that chain?).', at: NOW - 5_000, retryAt: NOW + 25_000 });
+      j.append({ op: 'put', lease: lease({ id: 'gone', expiresAt: NOW - 60_000 }) });
+      j.append({ op: 'del', id: 'gone' });
+      j.close();
       await fn(dir);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -42,95 +43,52 @@ function withState(doc: unknown, fn: (dir: string) => Promise<void>): () => Prom
   };
 }
 
-test('knockd status --json: open doors with principal and remaining time, soonest first', withState(DOC, async (dir) => {
+test('knockd status --json: state of every lease still in the journal, soonest expiry first', withJournal(async (dir) => {
   const r = await run(['--json'], dir);
   assert.equal(r.code, 0, r.err);
-  const doc = JSON.parse(r.out) as { now: number; doors: { id: string; principal: { kind: string; key?: string }; remainingMs: number; ip: string }[] };
+  const doc = JSON.parse(r.out) as { now: number; doors: { id: string; state: string; overdue: boolean; attempts?: number; lastError?: string; remainingMs: number }[] };
   assert.equal(doc.now, NOW);
-  assert.deepEqual(doc.doors.map((d) => [d.id, d.principal.key ?? d.principal.kind, d.remainingMs]), [
-    ['c', 'bob', -3_000],
-    ['b', 'sequence', 5_000],
-    ['a', 'alice', 125_000],
+  assert.deepEqual(doc.doors.map((d) => [d.id, d.state, d.overdue, d.attempts, d.remainingMs]), [
+    ['c', 'stop failing', true, 4, -30_000],
+    ['b', 'closing', false, undefined, -1_000],
+    ['a', 'open', false, undefined, 125_000],
   ]);
-  // the expanded stop command is not something status needs to show
-  assert.equal(r.out.includes('iptables'), false);
+  assert.match(doc.doors[0]?.lastError ?? '', /Bad rule/);
+  assert.equal(r.out.includes('iptables -D'), false, 'the stored stop command is not shown');
 }));
 
-test('knockd status: table rows', withState(DOC, async (dir) => {
+test('knockd status: table with a STATE column that names failing stops and overdue leases', withJournal(async (dir) => {
   const r = await run([], dir);
   assert.equal(r.code, 0, r.err);
   const lines = r.out.trimEnd().split('\n');
   assert.deepEqual(lines[0]?.split(/\s+/), [...STATUS_COLUMNS]);
   const cells = lines.slice(1).map((l) => l.split(/\s{2,}/));
-  assert.deepEqual(cells, [
-    ['ssh', 'bob', '192.0.2.50', '203.0.113.9', '2024-05-01 11:59:50Z', '2024-05-01 11:59:57Z', 'overdue 3s'],
-    ['web', '(sequence)', '2001:db8::9', '2001:db8::9', '2024-05-01 11:59:50Z', '2024-05-01 12:00:05Z', '5s'],
-    ['ssh', 'alice', '198.51.100.7', '198.51.100.7', '2024-05-01 11:59:50Z', '2024-05-01 12:02:05Z', '2m05s'],
+  assert.deepEqual(cells.map((c) => [c[0], c[1], c[6]]), [
+    ['ssh', 'bob', 'overdue 30s, stop failing (4 attempts: exit status 1: iptables: Bad rule (does a matching rule exist in that chain?).), next try in 25s'],
+    ['web', '(sequence)', 'closing'],
+    ['ssh', 'alice', 'open, 2m05s left'],
   ]);
 }));
 
-test('knockd status: no journal means no doors open', withState(undefined, async (dir) => {
-  assert.equal(existsSync(join(dir, 'doors.json')), false);
-  const r = await run([], dir);
-  assert.equal(r.code, 0);
-  assert.equal(r.out, 'no doors open\n');
-  const j = await run(['--json'], dir);
-  assert.deepEqual(JSON.parse(j.out), { now: NOW, doors: [] });
-}));
-
-test('knockd status: a malformed entry is skipped with a message, the rest still shown', withState(
-  { ...DOC, leases: [...DOC.leases, { id: 'x', door: 5 }, 'junk'] },
-  async (dir) => {
-    const r = await run(['--json'], dir);
-    assert.equal(r.code, 0);
-    assert.equal((JSON.parse(r.out) as { doors: unknown[] }).doors.length, 3);
-    assert.match(r.err, /lease #3: missing or malformed door, ip, src, openedAt, expiresAt, principal \(skipped\)/);
-    assert.match(r.err, /lease #4: /);
-  }));
-
-test('parseJournal: documents that are not a journal are refused with the file name', () => {
-  const bad: [string, RegExp][] = [
-    ['{', /journal \/x\/doors.json: not valid JSON/],
-    ['[]', /not a knockd-ts\/doors document/],
-    ['{"format":"other","version":1,"leases":[]}', /not a knockd-ts\/doors document/],
-    ['{"format":"knockd-ts/doors","version":2,"leases":[]}', /version 2 is not supported/],
-    ['{"format":"knockd-ts/doors","version":1}', /not a knockd-ts\/doors document/],
-  ];
-  for (const [text, msg] of bad) {
-    assert.throws(() => parseJournal(text, '/x/doors.json'), (e: unknown) => isAppError(e) && e.code === 'ERR_STATE' && msg.test(e.message), text);
-  }
-  assert.deepEqual(parseJournal('{"format":"knockd-ts/doors","version":1,"leases":[]}', 'f'), { doors: [], skipped: [] });
+test('knockd status: no journal means no doors open', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kts-status-'));
+  try {
+    assert.deepEqual(await run([], dir), { code: 0, out: 'no doors open\n', err: '' });
+    assert.deepEqual(JSON.parse((await run(['--json'], dir)).out), { now: NOW, doors: [] });
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
-test('knockd status: broken journal → exit 1; bad option → 64; --state-dir overrides', withState('{"format":', async (dir) => {
-  const r = await run([], dir);
-  assert.equal(r.code, 1);
-  assert.match(r.err, /not valid JSON/);
-  assert.equal((await run(['--nope'], dir)).code, 64);
-  const other = mkdtempSync(join(tmpdir(), 'h7-status-'));
+test('knockd status: damaged journal → exit 1 naming file and line; bad option → 64; --state-dir overrides', withJournal(async (dir) => {
+  const bad = mkdtempSync(join(tmpdir(), 'kts-status-'));
   try {
-    writeFileSync(join(other, 'doors.json'), JSON.stringify(DOC));
-    const o = await run(['--json', '--state-dir', other], dir);
+    chmodSync(bad, 0o700);
+    writeFileSync(join(bad, 'leases.log'), 'garbage\n{"op":"del","id":"x"}\n', { mode: 0o600 });
+    const r = await run([], bad);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /leases\.log:1: not a JSON record; .*\[ERR_STATE\]/);
+    assert.equal((await run(['--nope'], bad)).code, 64);
+    const o = await run(['--json', '--state-dir', dir], bad);
     assert.equal(o.code, 0, o.err);
     assert.equal((JSON.parse(o.out) as { doors: unknown[] }).doors.length, 3);
-  } finally {
-    rmSync(other, { recursive: true, force: true });
-  }
+  } finally { rmSync(bad, { recursive: true, force: true }); }
 }));
-
-test('round trip: a journal written by io/journal.ts is what knockd status shows', async () => {
-  const { Journal } = await import('../../src/io/journal.js');
-  const dir = mkdtempSync(join(tmpdir(), 'h7-status-'));
-  try {
-    const j = Journal.open(dir);
-    j.put(lease({ id: 'j1', door: 'ssh', principal: { kind: 'spa', key: 'alice', keyId: 'a1a1a1a1a1a1a1a1' }, expiresAt: NOW + 60_000 }) as never);
-    j.put(lease({ id: 'j2', door: 'web', expiresAt: NOW + 10_000 }) as never);
-    const r = await run(['--json'], dir);
-    assert.equal(r.code, 0, r.err);
-    assert.equal(r.err, '');
-    const doc = JSON.parse(r.out) as { doors: { id: string; remainingMs: number }[] };
-    assert.deepEqual(doc.doors.map((d) => [d.id, d.remainingMs]), [['j2', 10_000], ['j1', 60_000]]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});

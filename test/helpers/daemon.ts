@@ -33,8 +33,8 @@ ${doors}
 
 export interface RunningDaemon { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> }
 
-export async function startDaemon(pair: NetnsPair, w: Workdir, extraArgs: string[] = [], timeoutMs = 15000): Promise<RunningDaemon> {
-  const child = pair.spawn(pair.server, process.execPath, [bin('knockd'), '-c', w.conf, '-v', ...extraArgs]);
+export async function startDaemon(pair: NetnsPair, w: Workdir, extraArgs: string[] = [], timeoutMs = 15000, nodeArgs: string[] = []): Promise<RunningDaemon> {
+  const child = pair.spawn(pair.server, process.execPath, [...nodeArgs, bin('knockd'), '-c', w.conf, '-v', ...extraArgs]);
   let out = '', err = '';
   child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
@@ -88,4 +88,36 @@ ${body}
 \tstop_command    = iptables -D INPUT -s %IP% -p tcp --dport ${port} -j ACCEPT
 \tstop_command_6  = ip6tables -D INPUT -s %IP% -p tcp --dport ${port} -j ACCEPT
 `;
+}
+
+/**
+ * The shipped idempotent recipe (README): `-C … || -I …` to open, `! -C … || -D …` to close,
+ * with `-w` (wait for the xtables lock). "Already there" counts as open, "already gone" as closed.
+ */
+export function idempotentDoor(name: string, port: number, body: string, cmdTimeout: number): string {
+  const rule = (tool: string, op: string) => `${tool} -w ${op} INPUT -s %IP% -p tcp --dport ${port} -j ACCEPT`;
+  const open = (t: string) => `${rule(t, '-C')} || ${rule(t, '-I')}`;
+  const close = (t: string) => `! ${rule(t, '-C')} || ${rule(t, '-D')}`;
+  return `[${name}]
+${body}
+\tstart_command   = ${open('iptables')}
+\tstart_command_6 = ${open('ip6tables')}
+\tcmd_timeout     = ${cmdTimeout}
+\tstop_command    = ${close('iptables')}
+\tstop_command_6  = ${close('ip6tables')}
+`;
+}
+
+/** Generate a client key and enrol it (public line) for `doors`; returns the private key path. */
+export async function enrolKey(w: Workdir, name: string, doors = 'ssh'): Promise<string> {
+  const { runCmd } = await import('./netns.js');
+  const home = join(w.dir, `home-${name}`);
+  mkdirSync(join(home, '.knock'), { recursive: true, mode: 0o700 });
+  const key = join(home, '.knock', 'key');
+  const g = await runCmd(process.execPath, [bin('knock'), '--keygen', '--key', key]);
+  if (g.code !== 0) throw new Error(`keygen: ${g.stderr}`);
+  const pub = readFileSync(`${key}.pub`, 'utf8').trim();
+  const a = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'add', name, pub, '--doors', doors]);
+  if (a.code !== 0) throw new Error(`keys add: ${a.stderr}${a.stdout}`);
+  return key;
 }

@@ -52,7 +52,37 @@ export function runCmd(cmd: string, args: string[], timeoutMs = 15000): Promise<
   });
 }
 
-async function must(cmd: string, args: string[]): Promise<string> {
+/**
+ * Kill every process still inside these namespaces (they can only have been started by the
+ * test that made them, e.g. commands forked by a daemon under test), then delete them.
+ */
+export async function deleteNamespaces(names: string[]): Promise<void> {
+  for (const ns of names) {
+    const r = await runCmd('ip', ['netns', 'pids', ns]);
+    killPids(r.stdout);
+    await runCmd('ip', ['netns', 'del', ns]);
+  }
+}
+
+/** Best effort, synchronous (process 'exit' hooks). */
+export function deleteNamespacesSync(names: string[]): void {
+  for (const ns of names) {
+    const r = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: 5000 });
+    killPids(r.stdout ?? '');
+    spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore', timeout: 5000 });
+  }
+}
+
+function killPids(list: string): void {
+  for (const line of list.split('\n')) {
+    const pid = Number(line.trim());
+    if (Number.isInteger(pid) && pid > 1 && pid !== process.pid) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+}
+
+export async function must(cmd: string, args: string[]): Promise<string> {
   const r = await runCmd(cmd, args);
   if (r.code !== 0) throw new Error(`netns setup: '${cmd} ${args.join(' ')}' failed (${r.code}): ${r.stderr.trim()}`);
   return r.stdout;
@@ -132,19 +162,7 @@ class PairImpl implements NetnsPair {
       }));
     }
     await Promise.all(waits);
-    if (this.created) {
-      for (const ns of [this.server, this.client]) {
-        // Processes left inside our own namespaces (e.g. commands forked by a daemon under test).
-        const r = await runCmd('ip', ['netns', 'pids', ns]);
-        for (const line of r.stdout.split('\n')) {
-          const pid = Number(line.trim());
-          if (Number.isInteger(pid) && pid > 1 && pid !== process.pid) {
-            try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-          }
-        }
-        await runCmd('ip', ['netns', 'del', ns]);
-      }
-    }
+    if (this.created) await deleteNamespaces([this.server, this.client]);
     live.delete(this);
   }
 
@@ -156,16 +174,7 @@ class PairImpl implements NetnsPair {
       }
     }
     if (!this.created) return;
-    for (const ns of [this.server, this.client]) {
-      const r = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: 5000 });
-      for (const line of (r.stdout ?? '').split('\n')) {
-        const pid = Number(line.trim());
-        if (Number.isInteger(pid) && pid > 1 && pid !== process.pid) {
-          try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-        }
-      }
-      spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore', timeout: 5000 });
-    }
+    deleteNamespacesSync([this.server, this.client]);
   }
 
   async setup(): Promise<void> {

@@ -46,11 +46,18 @@ function waitForLine(child: ChildProcess, re: RegExp, timeoutMs: number, what: s
 
 export { waitForLine };
 
-/** Start the listener and install the REJECT rule (server namespace only). */
-export async function guardService(pair: NetnsPair, port: number, family: 4 | 6): Promise<GuardedService> {
+/** Start the 'ok' listener on the server's address of `family` (no firewall rule). */
+export async function startListener(pair: NetnsPair, port: number, family: 4 | 6): Promise<ChildProcess> {
   const host = family === 4 ? pair.serverV4 : pair.serverV6;
   const child = pair.spawn(pair.server, process.execPath, ['-e', LISTENER, host, String(port)]);
   await waitForLine(child, /listening/, 10000, `listener ${host}:${port}`);
+  return child;
+}
+
+/** Start the listener and install the REJECT rule (server namespace only). */
+export async function guardService(pair: NetnsPair, port: number, family: 4 | 6): Promise<GuardedService> {
+  const host = family === 4 ? pair.serverV4 : pair.serverV6;
+  const child = await startListener(pair, port, family);
   const tool = family === 4 ? 'iptables' : 'ip6tables';
   const r = await pair.run(pair.server, tool, ['-A', 'INPUT', '-p', 'tcp', '--dport', String(port), '-j', 'REJECT', '--reject-with', 'tcp-reset']);
   if (r.code !== 0) throw new Error(`${tool} in ${pair.server} failed: ${r.stderr.trim()}`);

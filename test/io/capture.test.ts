@@ -8,6 +8,7 @@ import { fixture } from '../helpers/paths.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const haveIp = spawnSync('ip', ['-V']).status === 0;
+const haveValgrind = spawnSync('valgrind', ['--version']).status === 0;
 const captureJs = fileURLToPath(new URL('../../src/io/capture.js', import.meta.url));
 
 test('openCapture on a device that does not exist throws ERR_CAPTURE naming it', () => {
@@ -87,3 +88,23 @@ for (const iface of ['lo', 'any']) {
     assert.equal(out.phases.closed.frames, out.phases.second.frames, 'nothing delivered after close');
   });
 }
+
+test('filter swaps never let the GC free a capture handle (valgrind: no invalid read or write in libuv)', { timeout: 300_000 }, (t) => {
+  if (!isRoot || !haveIp) { t.skip('needs root and iproute2 (ip netns)'); return; }
+  if (!haveValgrind) { t.skip('valgrind is not installed'); return; }
+  const ns = `kcchurn${process.pid}`;
+  assert.equal(spawnSync('ip', ['netns', 'add', ns]).status, 0);
+  try {
+    assert.equal(spawnSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']).status, 0);
+    const r = spawnSync('ip', ['netns', 'exec', ns, 'valgrind', '--error-limit=no', process.execPath, '--expose-gc', '--jitless',
+      fixture('frames', 'capture-churn.mjs'), captureJs, '30'], { encoding: 'utf8', timeout: 280_000 });
+    assert.equal(r.status, 0, `child failed (status ${String(r.status)}, signal ${String(r.signal)}): ${r.stderr.slice(-2000)}`);
+    const invalid = r.stderr.split('\n').filter((l) => /Invalid (read|write)|Invalid free/.test(l));
+    assert.deepEqual(invalid, [], 'valgrind found use of freed memory');
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { got: number; kept: number };
+    assert.ok(out.got >= 25, `packets kept arriving through the swaps (${out.got}/30)`);
+    assert.equal(out.kept, 31, 'every handle (1 + 30 swaps) is kept referenced');
+  } finally {
+    spawnSync('ip', ['netns', 'del', ns]);
+  }
+});

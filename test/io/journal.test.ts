@@ -1,16 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync, mkdirSync, symlinkSync, chmodSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Journal } from '../../src/io/journal.js';
+import { Journal, readJournal } from '../../src/io/journal.js';
 import { isAppError } from '../../src/core/errors.js';
 import type { Lease } from '../../src/core/actions/leases.js';
 
-const base = mkdtempSync(join(tmpdir(), 'h5-journal-'));
+const base = mkdtempSync(join(tmpdir(), 'kts-journal-'));
 test.after(() => rmSync(base, { recursive: true, force: true }));
 let k = 0;
 const fresh = () => join(base, `s${++k}`, 'state');
+const stateErr = (re: RegExp) => (e: unknown) => isAppError(e) && e.code === 'ERR_STATE' && re.test(e.message);
 
 function lease(i: number, p: Partial<Lease> = {}): Lease {
   return {
@@ -21,74 +22,99 @@ function lease(i: number, p: Partial<Lease> = {}): Lease {
   };
 }
 
-test('open creates the state directory with mode 0700', () => {
+test('open creates the state directory 0700 and an empty 0600 journal', () => {
   const dir = fresh();
   const j = Journal.open(dir);
   assert.equal(statSync(dir).mode & 0o777, 0o700);
-  assert.deepEqual(j.load(), []);
+  assert.equal(statSync(join(dir, 'leases.log')).mode & 0o777, 0o600);
+  assert.deepEqual(j.entries(), []);
+  j.close();
 });
 
-test('put/remove: file always parses, survives reopen, stores the expanded stop command', () => {
+test('each change is one appended line; reopen restores leases with their closing state', () => {
   const dir = fresh();
   const j = Journal.open(dir);
-  j.load();
-  const file = join(dir, 'doors.json');
-  for (let i = 1; i <= 20; i++) {
-    j.put(lease(i));
-    const doc = JSON.parse(readFileSync(file, 'utf8')) as { leases: Lease[] };
-    assert.equal(doc.leases.length, i);
-  }
-  for (let i = 1; i <= 20; i += 2) j.remove(`id${i}`);
-  j.put(lease(2, { expiresAt: 99_999 }));   // replace
-  j.remove('unknown');                       // no-op
-  assert.equal(readdirSync(dir).filter((n) => n.includes('.tmp-')).length, 0, 'no temp files left');
+  for (let i = 1; i <= 20; i++) j.append({ op: 'put', lease: lease(i) });
+  const size = statSync(j.file).size;
+  j.append({ op: 'del', id: 'id1' });
+  const line = `${JSON.stringify({ op: 'del', id: 'id1' })}\n`;
+  assert.equal(statSync(j.file).size, size + line.length, 'one append, no rewrite');
+  for (let i = 3; i <= 20; i += 2) j.append({ op: 'del', id: `id${i}` });
+  j.append({ op: 'put', lease: lease(2, { expiresAt: 99_999 }) });
+  j.append({ op: 'due', id: 'id4', reason: 'timeout', at: 5 });
+  j.append({ op: 'fail', id: 'id4', attempts: 2, error: 'exit status 1: Bad rule', at: 6, retryAt: 7006 });
+  j.close();
+  const got = readJournal(dir);
+  assert.equal(got.size, 10);
+  assert.equal(got.get('id2')?.lease.expiresAt, 99_999);
+  assert.deepEqual(got.get('id4')?.closing, { reason: 'timeout', since: 5, attempts: 2, lastError: 'exit status 1: Bad rule', retryAt: 7006 });
+  assert.deepEqual(got.get('id6')?.lease, lease(6));
+  // reopening compacts to the live records and keeps the closing state
   const j2 = Journal.open(dir);
-  const got = j2.load().sort((a, b) => a.doorIndex - b.doorIndex || a.id.localeCompare(b.id));
-  assert.equal(got.length, 10);
-  const two = got.find((l) => l.id === 'id2');
-  assert.equal(two?.expiresAt, 99_999);
-  assert.equal(two?.stopCommand, 'iptables -D INPUT -s 192.0.2.2 -j ACCEPT');
-  assert.deepEqual(got.find((l) => l.id === 'id4'), lease(4));
-  assert.equal(statSync(file).mode & 0o777, 0o600);
+  assert.deepEqual(readJournal(dir).get('id4')?.closing?.attempts, 2);
+  assert.equal(j2.entries().length, 10);
+  j2.close();
 });
 
-test('stale temp file from a crash is ignored and cleaned', () => {
+test('compaction keeps the file proportional to the live leases', () => {
   const dir = fresh();
   const j = Journal.open(dir);
-  j.put(lease(1));
-  writeFileSync(join(dir, 'doors.json.tmp-424242'), '{"torn":');  // crash between write and rename
-  const j2 = Journal.open(dir);
-  assert.deepEqual(j2.load().map((l) => l.id), ['id1']);
-  assert.equal(readdirSync(dir).some((n) => n.includes('.tmp-')), false);
+  for (let i = 0; i < 5000; i++) { j.append({ op: 'put', lease: lease(i) }); j.append({ op: 'del', id: `id${i}` }); }
+  j.append({ op: 'put', lease: lease(1) });
+  const lines = readFileSync(j.file, 'utf8').split('\n').filter(Boolean).length;
+  assert.ok(lines <= 2050, `file holds ${lines} lines for 1 live lease`);
+  assert.equal(readJournal(dir).size, 1);
+  j.close();
 });
 
-test('damaged journal: ERR_STATE naming the file', () => {
-  const rows: Array<[string, RegExp]> = [
-    ['{"format":"knockd-ts/doors","version":1,"leases":[', /not valid JSON/],
-    ['[]', /not a knockd-ts\/doors/],
-    ['{"format":"knockd-ts/doors","version":2,"leases":[]}', /version 1/],
-    ['{"format":"knockd-ts/doors","version":1,"leases":[{"id":1}]}', /lease #0: field id/],
-    [JSON.stringify({ format: 'knockd-ts/doors', version: 1, leases: [{ ...lease(1), family: 5 }] }), /family/],
-    [JSON.stringify({ format: 'knockd-ts/doors', version: 1, leases: [{ ...lease(1), principal: { kind: 'spa' } }] }), /principal/],
+test('a torn final line is ignored; any other malformed line refuses with file:line', () => {
+  const dir = fresh();
+  const j = Journal.open(dir);
+  j.append({ op: 'put', lease: lease(1) });
+  j.close();
+  appendFileSync(join(dir, 'leases.log'), '{"op":"del","id":"id');
+  assert.equal(readJournal(dir).size, 1);
+  const bad: Array<[string, RegExp]> = [
+    ['{"op":"put","lease":{"id":1}}\n', /lease field id is not a string/],
+    ['nonsense\n', /not a JSON record/],
+    ['{"op":"drop"}\n', /unknown record type/],
+    [`${JSON.stringify({ op: 'put', lease: { ...lease(1), family: 5 } })}\n`, /family/],
+    ['{"op":"due","id":"x","reason":"because","at":1}\n', /malformed due record/],
   ];
-  for (const [text, re] of rows) {
-    const dir = fresh();
-    const j = Journal.open(dir);
-    writeFileSync(join(dir, 'doors.json'), text);
-    assert.throws(() => j.load(), (e: unknown) => isAppError(e) && e.code === 'ERR_STATE' && e.message.includes(join(dir, 'doors.json')) && re.test(e.message), text);
+  for (const [text, re] of bad) {
+    const d = fresh();
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+    writeFileSync(join(d, 'leases.log'), text, { mode: 0o600 });
+    assert.throws(() => Journal.open(d), stateErr(new RegExp(`${join(d, 'leases.log').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1: .*${re.source}`)), text);
   }
 });
 
-test('state path that is a file, or unwritable: ERR_STATE naming it', (t) => {
-  const f = join(base, 'plainfile');
-  writeFileSync(f, 'x');
-  assert.throws(() => Journal.open(f), (e: unknown) => isAppError(e) && e.code === 'ERR_STATE' && e.message.includes(f));
-  assert.throws(() => Journal.open(join(f, 'sub')), (e: unknown) => isAppError(e) && e.code === 'ERR_STATE' && e.message.includes(join(f, 'sub')));
-  if (process.getuid?.() === 0) { t.diagnostic('root ignores directory permissions; write-failure case skipped'); return; }
+test('a legacy doors.json is imported once and removed', () => {
   const dir = fresh();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dir, 'doors.json'), JSON.stringify({ format: 'knockd-ts/doors', version: 1, leases: [lease(1), lease(2)] }), { mode: 0o600 });
   const j = Journal.open(dir);
-  chmodSync(dir, 0o500);
-  try {
-    assert.throws(() => j.put(lease(1)), (e: unknown) => isAppError(e) && e.code === 'ERR_STATE');
-  } finally { chmodSync(dir, 0o700); }
+  assert.deepEqual(j.entries().map((e) => e.lease.id).sort(), ['id1', 'id2']);
+  assert.equal(readdirSync(dir).includes('doors.json'), false);
+  j.close();
+  assert.equal(readJournal(dir).size, 2);
+});
+
+test('StateDir trust: group-writable directory, symlinked or loose journal refused (ERR_STATE naming the path)', () => {
+  const dir = fresh();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o770);
+  assert.throws(() => Journal.open(dir), stateErr(/writable by group\/other/));
+  chmodSync(dir, 0o700);
+  const elsewhere = join(base, `victim${k}`);
+  writeFileSync(elsewhere, '', { mode: 0o600 });
+  symlinkSync(elsewhere, join(dir, 'leases.log'));
+  assert.throws(() => Journal.open(dir), stateErr(/symbolic link/));
+  rmSync(join(dir, 'leases.log'));
+  writeFileSync(join(dir, 'leases.log'), '', { mode: 0o666 });
+  chmodSync(join(dir, 'leases.log'), 0o666);
+  assert.throws(() => Journal.open(dir), stateErr(/too open/));
+  const f = join(base, `plainfile${k}`);
+  writeFileSync(f, 'x');
+  assert.throws(() => Journal.open(f), stateErr(/plainfile/));
 });

@@ -211,7 +211,7 @@ test('a runner that keeps dying makes the runner fall back to execa', async () =
 test('bounded: at most maxRunning at once, maxQueued waiting, the rest refused', async () => {
   const dir = tmp();
   try {
-    await withRunner({ maxRunning: 2, maxQueued: 1 }, async (r) => {
+    await withRunner({ maxRunning: 2, reserveForClose: 0, maxQueued: 1 }, async (r) => {
       const runs = [0, 1, 2].map((i) => r.run(`touch '${join(dir, `s${i}`)}'; sleep 0.3; touch '${join(dir, `e${i}`)}'`));
       const refused = await r.run('/bin/true');
       assert.equal(refused.failed, true);
@@ -221,6 +221,25 @@ test('bounded: at most maxRunning at once, maxQueued waiting, the rest refused',
       const res = await Promise.all(runs);
       for (const x of res) assert.equal(x.exitCode, 0);
       assert.ok(existsSync(join(dir, 'e2')));
+    });
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('lanes: a stop command starts at once in its reserved place while opens wait; a full open lane never refuses stops', async () => {
+  const dir = tmp();
+  try {
+    await withRunner({ maxRunning: 2, reserveForClose: 1, maxQueued: 1 }, async (r) => {
+      const slow = (name: string) => `touch '${join(dir, `s-${name}`)}'; sleep 0.4; touch '${join(dir, `e-${name}`)}'`;
+      const opens = [r.run(slow('o1'), 'classic'), r.run(slow('o2'), 'classic')];
+      const refused = await r.run('/bin/true', 'classic');
+      assert.match(refused.stderrTail ?? '', /queue full \(classic lane\)/);
+      const stops = [0, 1, 2].map(() => r.run('/bin/true', 'close'));
+      const first = await stops[0];
+      assert.equal(first?.exitCode, 0);
+      assert.equal(existsSync(join(dir, 'e-o1')), false, 'the stop did not wait for the running open');
+      assert.equal(existsSync(join(dir, 's-o2')), false, 'the second open waits: only one place is not reserved');
+      for (const s of await Promise.all(stops)) assert.equal(s.exitCode, 0, 'stops are never refused');
+      for (const o of await Promise.all(opens)) assert.equal(o.exitCode, 0);
     });
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });

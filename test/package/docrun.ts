@@ -7,9 +7,9 @@
  * is environment, never text: a HOME, a working directory, PATH with the shims in
  * test/package/shims (sudo, systemctl), /etc/hosts naming server.example.org, and the network
  * namespace: lines starting with `knock`/`knock-ts` run in the client namespace, `knockd`/
- * `knockd-ts` in the server namespace, all others (npm, apt, systemctl, install, ...) in the
- * host's, where the package registries are (the systemctl shim starts the daemon in the server
- * namespace itself).
+ * `knockd-ts` and the firewall tools (nft, iptables, ip6tables: never on the host) in the
+ * server namespace, all others (npm, apt, systemctl, install, ...) in the host's, where the
+ * package registries are (the systemctl shim starts the daemon in the server namespace itself).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ export const RUNNERS: Readonly<Record<string, string>> = {
   'npm-install': 'test/package/readme.test.ts (test/package/readme-sandbox.ts)',
   'usage': 'test/package/readme.test.ts (test/package/readme-sandbox.ts)',
   'systemd-manual': 'test/package/readme.test.ts (test/package/readme-sandbox.ts)',
+  'nft-ruleset': 'test/package/readme.test.ts (test/package/readme-sandbox.ts)',
 };
 
 export interface DocCommand { file: string; line: number; text: string }
@@ -84,7 +85,9 @@ export interface RunEnv {
 /** Runs one documented command as written; returns its result with the location for messages. */
 export async function runDoc(c: DocCommand, r: RunEnv): Promise<RunResult & { where: string }> {
   const word = commandWord(c.text);
-  const ns = /^knock(-ts)?$/.test(word) ? r.clientNs : /^knockd(-ts)?$/.test(word) ? r.serverNs : undefined;
+  const server = /^(knockd(-ts)?|nft|iptables|ip6tables)$/.test(word);
+  if (server && !r.serverNs) throw new Error(`${c.file}:${c.line}: '${word}' runs only in a server namespace, and this runner has none`);
+  const ns = /^knock(-ts)?$/.test(word) ? r.clientNs : server ? r.serverNs : undefined;
   const envArgs = Object.entries(r.env).map(([k, v]) => `${k}=${v}`);
   const script = `cd ${JSON.stringify(r.cwd)} && set -o pipefail && ${c.text}`;
   const argv = ['env', ...envArgs, 'bash', '-c', script];

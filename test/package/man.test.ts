@@ -54,12 +54,16 @@ test('knockd(8) documents every option and command of knockd, keys, audit and st
   writeFileSync(conf, `[options]\n\tAuditLog = ${join(work, 'audit.log')}\n\tKeysDir = ${join(work, 'keys')}\n`);
   const root = help('knockd', ['-h']);
   const keys = help('knockd', ['-c', conf, 'keys', '--help']);
-  const texts = [root, help('knockd', ['-c', conf, 'keys', 'add', '--help']), help('knockd', ['-c', conf, 'audit', '--help']), help('knockd', ['-c', conf, 'status', '--help'])];
+  const texts = [root, help('knockd', ['-c', conf, 'keys', 'add', '--help']), help('knockd', ['-c', conf, 'audit', '--help']),
+    help('knockd', ['-c', conf, 'status', '--help']), help('knockd', ['firewall', '--help'])];
+  // the commands knockd -h lists ("knockd [-c FILE] keys ...", "knockd help [COMMAND]"): each has a section
+  const commands = [...root.matchAll(/^ {2}knockd (?:\[-c FILE\] )?([a-z]+)\b/gm)].map((m) => m[1] as string);
+  assert.ok(commands.length >= 4, root);
+  assert.deepEqual(commands.filter((c) => !new RegExp(`^## ${c}$`, 'm').test(md('knockd.8'))), []);
   assert.match(keys, /Commands:/);
   const subs = [...keys.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1] as string).filter((s) => s !== 'help');
   assert.deepEqual(subs, ['add', 'list', 'show', 'revoke']);
   assert.deepEqual(subs.filter((s) => !md('knockd.8').includes(`**knockd keys ${s}**`)), []);
-  for (const c of ['keys', 'audit', 'status']) assert.match(md('knockd.8'), new RegExp(`^## ${c}$`, 'm'));
   const opts = texts.flatMap(commanderOpts);
   assert.ok(opts.length >= 30, texts.join('\n'));
   assert.deepEqual(missingIn('knockd.8', [...new Set(opts)]), []);

@@ -91,6 +91,12 @@ async function npmUsage(top: string, r0: RunEnv): Promise<void> {
       }
     }
     ok('README usage: classic knock opened tcp/2201, SPA knock opened tcp/22, audit and status ran, kill closed the doors');
+
+    // nftables doors: the README's ruleset commands, for a config that has an nft door
+    writeFileSync('/etc/knockd.conf', `${CONF}[nftssh]\n\tspa = yes\n\tports = 2222\n\tcmd_timeout = 30\n\tnft_set = inet knockd ssh4\n`);
+    for (const c of docBlock('README.md', 'nft-ruleset').commands) await run(c, ru);
+    must(`ip netns exec ${pair.server} nft list set inet knockd ssh4 >/dev/null`);
+    ok('README nft ruleset: knockd firewall --print nft | nft -f loaded table inet knockd with set ssh4 (server namespace)');
   } finally {
     await pair.cleanup();
   }

@@ -27,6 +27,10 @@ export interface DoorOpenEvent extends DoorBase {
   readonly grantedTtl: number;        // seconds
   readonly expiresAt?: number;        // ms epoch, only with a lease
   readonly exitCode: number;
+  /** This open followed a failed close of the same door and address (issue: a granted knock always opens). */
+  readonly reopened?: boolean;
+  /** Lease whose owed stop command this lease took over (same stop command, so one stop closes both). */
+  readonly supersedes?: string;
 }
 
 export interface DoorExtendEvent extends DoorBase {
@@ -42,9 +46,11 @@ export interface DoorCloseEvent extends DoorBase {
   readonly event: 'door.close';
   readonly ip: string;
   readonly lease: string;
-  readonly exitCode?: number;         // of the last stop attempt; undefined if it never exited
+  readonly exitCode?: number;         // of the successful stop command (0); absent when none ran
   readonly reason: CloseReason;
   readonly openedAt: number;          // ms epoch
+  /** Stop attempts it took (each failed one has its own command.fail record). */
+  readonly attempts?: number;
 }
 
 export interface CommandFailEvent extends DoorBase {
@@ -57,6 +63,17 @@ export interface CommandFailEvent extends DoorBase {
   readonly timedOut: boolean;
   /** The outcome is unknown (the command runner died while it ran); a start is then kept as open. */
   readonly lost?: boolean;
+  /** Stop commands: which attempt failed, why, and when the next one runs (they retry until they succeed). */
+  readonly attempt?: number;
+  readonly error?: string;
+  readonly retryAt?: number;
+}
+
+/** A grant that opened nothing because a bound was reached. */
+export interface DoorRefuseEvent extends DoorBase {
+  readonly event: 'door.refuse';
+  readonly ip: string;
+  readonly reason: 'lease-table-full' | 'open-rate' | 'start-too-long' | 'stop-too-long';
 }
 
 export interface KnockRejectEvent {
@@ -96,6 +113,7 @@ export type AuditEvent =
   | CommandFailEvent
   | KnockRejectEvent
   | DoorRearmEvent
+  | DoorRefuseEvent
   | DaemonEvent
   | RejectSuppressedEvent;
 

@@ -6,6 +6,7 @@ import { cTrim, cUpper, knockdSequence } from './catoi.js';
 import { q, short, type Directive } from './directive.js';
 import { parseSequence, formatSequence } from './sequence.js';
 import type { FlagName, Hit } from './types.js';
+import { nftDoorKey, type NftBuilder, type NftKey } from './nft.js';
 
 /** Largest timeout in seconds: Node timers overflow beyond 2^31-1 ms. */
 export const MAX_TIMEOUT_SECONDS = 2147483;
@@ -25,13 +26,14 @@ export interface DoorBuilder {
   target?: string;
   spa: boolean;
   ports?: Hit[];
+  nft?: NftBuilder;
 }
 
 
 export const DOOR_KEY_NAMES = new Set([
   'SEQUENCE', 'ONE_TIME_SEQUENCES', 'SEQ_TIMEOUT', 'TIMEOUT', 'TCPFLAGS',
   'START_COMMAND', 'COMMAND', 'START_COMMAND_6', 'COMMAND_6', 'STOP_COMMAND', 'STOP_COMMAND_6',
-  'CMD_TIMEOUT', 'TARGET', 'SPA', 'PORTS',
+  'CMD_TIMEOUT', 'TARGET', 'SPA', 'PORTS', 'NFT_SET', 'NFT_SET_6', 'NFT_ELEMENT',
 ]);
 
 const FLAG_TOKENS: Readonly<Record<string, readonly [FlagName, boolean]>> = {
@@ -46,7 +48,7 @@ export function applyDoorKey(door: DoorBuilder, d: Directive, isOptionKey: (key:
   if (!DOOR_KEY_NAMES.has(key)) {
     d.fail('ERR_CONFIG_SYNTAX', 'unknown key in a door section',
       isOptionKey(key) ? `${keyText} belongs in [options]` :
-        'known: Sequence, One_Time_Sequences, Seq_Timeout, TCPFlags, Start_Command, Start_Command_6, Stop_Command, Stop_Command_6, Cmd_Timeout, Target, spa, ports');
+        'known: Sequence, One_Time_Sequences, Seq_Timeout, TCPFlags, Start_Command, Start_Command_6, Stop_Command, Stop_Command_6, Cmd_Timeout, Target, spa, ports, nft_set, nft_set_6, nft_element');
   }
   switch (key) {
     case 'SEQUENCE': {
@@ -103,6 +105,11 @@ export function applyDoorKey(door: DoorBuilder, d: Directive, isOptionKey: (key:
       break;
     }
     case 'SPA': door.spa = d.yesNo(); break;
+    case 'NFT_SET': case 'NFT_SET_6': case 'NFT_ELEMENT': {
+      const p = nftDoorKey(door.nft ??= { element: 'addr' }, key as NftKey, value);
+      if (p) d.fail('ERR_CONFIG_VALUE', p.error, p.hint);
+      break;
+    }
   }
 }
 

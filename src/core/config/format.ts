@@ -7,6 +7,7 @@
  */
 import type { Config, Door, FlagName } from './types.js';
 import { formatSequence } from './sequence.js';
+import { formatNftSetRef } from './nft.js';
 
 const FLAG_ORDER: readonly FlagName[] = ['fin', 'syn', 'rst', 'psh', 'ack', 'urg'];
 
@@ -39,6 +40,7 @@ export function formatConfig(c: Config): string {
   opt('AuditLog', o.auditLog, 'not set');
   opt('CloseOnExit', o.closeOnExit ? 'yes' : 'no', '');
   opt('MaxAttempts', String(o.maxAttempts), '');
+  opt('ClassicOpenRate', String(o.classicOpenRate), '');
   for (const d of c.doors) {
     lines.push('', `[${d.name}]`);
     const kv = (k: string, v: string | undefined, unsetNote = 'not set'): void => {
@@ -57,6 +59,11 @@ export function formatConfig(c: Config): string {
     kv('target', d.target, 'not set (local addresses)');
     kv('spa', d.spa ? 'yes' : 'no');
     kv('ports', d.ports ? formatSequence(d.ports) : undefined);
+    if (d.nft) {
+      kv('nft_set', d.nft.set4 && formatNftSetRef(d.nft.set4), 'not set (IPv4 knocks add no element)');
+      kv('nft_set_6', d.nft.set6 && formatNftSetRef(d.nft.set6), 'not set (IPv6 knocks add no element)');
+      kv('nft_element', d.nft.element);
+    }
   }
   return lines.join('\n') + '\n';
 }

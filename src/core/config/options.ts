@@ -6,7 +6,7 @@ import { utf8Length } from '../utf8.js';
 import { cTrim } from './catoi.js';
 import { q, type Directive } from './directive.js';
 import {
-  DEFAULT_KEYS_DIR, DEFAULT_MAX_ATTEMPTS, DEFAULT_SPA_PORT, DEFAULT_SPA_WINDOW, DEFAULT_STATE_DIR,
+  DEFAULT_CLASSIC_OPEN_RATE, DEFAULT_KEYS_DIR, DEFAULT_MAX_ATTEMPTS, DEFAULT_SPA_PORT, DEFAULT_SPA_WINDOW, DEFAULT_STATE_DIR,
 } from './types.js';
 import { DOOR_KEY_NAMES } from './door-keys.js';
 
@@ -15,7 +15,7 @@ export const MAX_INTERFACE_BYTES = 31;
 
 export const OPTION_KEY_NAMES = new Set([
   'LOGFILE', 'PIDFILE', 'INTERFACE',
-  'SPAPORT', 'KEYSDIR', 'STATEDIR', 'SPAWINDOW', 'SPAMODE', 'SPAADDRESS', 'AUDITLOG', 'CLOSEONEXIT', 'MAXATTEMPTS',
+  'SPAPORT', 'KEYSDIR', 'STATEDIR', 'SPAWINDOW', 'SPAMODE', 'SPAADDRESS', 'AUDITLOG', 'CLOSEONEXIT', 'MAXATTEMPTS', 'CLASSICOPENRATE',
 ]);
 
 export interface OptionsBuilder {
@@ -32,6 +32,7 @@ export interface OptionsBuilder {
   auditLog?: string;
   closeOnExit: boolean;
   maxAttempts: number;
+  classicOpenRate: number;
 }
 
 
@@ -46,6 +47,7 @@ export function defaultOptions(): OptionsBuilder {
     spaAddresses: [],
     closeOnExit: true,
     maxAttempts: DEFAULT_MAX_ATTEMPTS,
+    classicOpenRate: DEFAULT_CLASSIC_OPEN_RATE,
   };
 }
 
@@ -55,7 +57,7 @@ export function applyOption(opts: OptionsBuilder, d: Directive, interfaceLine: {
   if (!OPTION_KEY_NAMES.has(key)) {
     d.fail('ERR_CONFIG_SYNTAX', `unknown key in [options]`,
       DOOR_KEY_NAMES.has(key) ? `${keyText} belongs in a door section` :
-        'known: UseSyslog, LogFile, PidFile, Interface, SPAPort, KeysDir, StateDir, SPAWindow, SPAMode, SPAAddress, AuditLog, CloseOnExit, MaxAttempts');
+        'known: UseSyslog, LogFile, PidFile, Interface, SPAPort, KeysDir, StateDir, SPAWindow, SPAMode, SPAAddress, AuditLog, CloseOnExit, MaxAttempts, ClassicOpenRate');
   }
   switch (key) {
     case 'LOGFILE':
@@ -82,6 +84,7 @@ export function applyOption(opts: OptionsBuilder, d: Directive, interfaceLine: {
     case 'AUDITLOG': opts.auditLog = d.path(); break;
     case 'SPAWINDOW': opts.spaWindow = d.num(1, 3600, ' seconds'); break;
     case 'MAXATTEMPTS': opts.maxAttempts = d.num(1, 10_000_000); break;
+    case 'CLASSICOPENRATE': opts.classicOpenRate = d.num(1, 100_000, ' opens per second per door'); break;
     case 'CLOSEONEXIT': opts.closeOnExit = d.yesNo(); break;
     case 'SPAMODE': {
       const v = value.toLowerCase();

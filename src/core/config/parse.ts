@@ -13,6 +13,7 @@ import { utf8Length } from '../utf8.js';
 import { directive, failAt, short, type Where } from './directive.js';
 import { applyOption, defaultOptions, OPTION_KEY_NAMES } from './options.js';
 import { applyDoorKey, type DoorBuilder } from './door-keys.js';
+import { checkNftDoor } from './nft.js';
 import { DEFAULT_CMD_TIMEOUT, DEFAULT_SEQ_TIMEOUT } from './types.js';
 export { utf8Length };
 export { MAX_INTERFACE_BYTES } from './options.js';
@@ -110,8 +111,11 @@ export function parseConfig(text: string, file: string, env: ParseEnv): Config {
 
   // ---- whole-door checks (in file order, first problem wins) ----
   const spaNames = new Map<string, number>();
+  const nftSets = new Map<string, { door: string; line: number }>();
   for (const d of doors) {
     const w: Where = { line: d.line, section: d.name };
+    const nftProblem = checkNftDoor(d, nftSets);
+    if (nftProblem) fail('ERR_CONFIG_DOOR', w, nftProblem.error, nftProblem.hint);
     if (d.sequence.length === 0 && !d.spa) {
       fail('ERR_CONFIG_DOOR', w, `section '${d.name}' has an empty knock sequence`,
         'add "sequence = PORT,PORT,..." or "one_time_sequences = FILE", or "spa = yes" for an SPA-only door');

@@ -36,6 +36,23 @@ export interface Door {
   readonly spa: boolean;
   /** Extension `ports = 22:tcp,...`: informational, what the door opens (audit/status). */
   readonly ports?: readonly Hit[];
+  /** Extension: the door (also) adds the knocker to an nftables set with a timeout (src/core/config/nft.ts). */
+  readonly nft?: NftDoor;
+}
+
+/** nftables families a door's set may live in (`ip` holds IPv4 only, `ip6` IPv6 only). */
+export type NftFamily = 'inet' | 'ip' | 'ip6';
+/** `nft_set = FAMILY TABLE SET`: names are [A-Za-z_][A-Za-z0-9_]{0,63}. */
+export interface NftSetRef { readonly family: NftFamily; readonly table: string; readonly set: string }
+/** What an element admits: the address to all the door's ports, or `address . proto . port` per door port. */
+export type NftElementKind = 'addr' | 'addr-port';
+export interface NftDoor {
+  /** Set for IPv4 knockers (`nft_set`); undefined = IPv4 knocks add no element. */
+  readonly set4?: NftSetRef;
+  /** Set for IPv6 knockers (`nft_set_6`); undefined = IPv6 knocks add no element. */
+  readonly set6?: NftSetRef;
+  /** `nft_element`, default 'addr'. The admitted ports are always the door's `ports`. */
+  readonly element: NftElementKind;
 }
 
 export interface Options {
@@ -54,6 +71,7 @@ export interface Options {
   readonly auditLog?: string;               // AuditLog path
   readonly closeOnExit: boolean;            // CloseOnExit, default yes (knockd leaves doors open)
   readonly maxAttempts: number;             // MaxAttempts, default 65536: cap on in-progress sequence attempts
+  readonly classicOpenRate: number;         // ClassicOpenRate, default 5: new classic opens per second per door (burst 4x)
 }
 
 export interface Config {
@@ -72,4 +90,5 @@ export const DEFAULT_KEYS_DIR = '/etc/knockd/keys';
 export const DEFAULT_STATE_DIR = '/var/lib/knockd';
 export const DEFAULT_SPA_WINDOW = 60;
 export const DEFAULT_MAX_ATTEMPTS = 65536;
+export const DEFAULT_CLASSIC_OPEN_RATE = 5;
 export const MAX_SEQUENCE = 32;

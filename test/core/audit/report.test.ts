@@ -191,3 +191,18 @@ test('rendering helpers: escapes are neutralised, times are UTC, durations compa
   const t = renderTable(['A', 'BB', 'C'], [['xxx', 'y', 'last cell'], ['', 'zzzz', '']]).split('\n');
   assert.deepEqual(t, ['A    BB    C', 'xxx  y     last cell', '     zzzz', '']);
 });
+
+test('a lease superseded by a re-open (its stop failed) ends there instead of showing overdue forever', () => {
+  const p = { kind: 'spa', key: 'alice', keyId: 'a1a1a1a1a1a1a1a1' };
+  const lines = [
+    { time: T0, event: 'door.open', door: 'ssh', lease: 'A', principal: p, src: '192.0.2.7', ip: '192.0.2.7', expiresAt: T0 + 10_000, grantedTtl: 10, exitCode: 0 },
+    { time: T0 + 10_000, event: 'command.fail', door: 'ssh', lease: 'A', principal: p, src: '192.0.2.7', ip: '192.0.2.7', command: 'stop', exitCode: 1, timedOut: false },
+    { time: T0 + 12_000, event: 'door.open', door: 'ssh', lease: 'B', principal: p, src: '192.0.2.7', ip: '192.0.2.7', expiresAt: T0 + 22_000, grantedTtl: 10, exitCode: 0, reopened: true, supersedes: 'A' },
+  ].map((x) => JSON.stringify(x)).join('\n');
+  const rep = buildReport(lines, T0 + 60_000);
+  const a = byLease(rep.sessions, 'A');
+  assert.equal(a.status, 'closed');
+  assert.equal(a.closeReason, 'superseded');
+  assert.equal(a.closedAt, T0 + 12_000);
+  assert.equal(byLease(rep.sessions, 'B').status, 'overdue');
+});

@@ -34,6 +34,7 @@ test('formatConfig: exact normalised text', () => {
     '\t# AuditLog: not set',
     '\tCloseOnExit = yes',
     '\tMaxAttempts = 65536',
+    '\tClassicOpenRate = 5',
     '',
     '[ open SSH ]',
     '\tsequence = 7000:tcp,8000:udp',

@@ -99,18 +99,18 @@ test('[options]: knockd keys, UseSyslog anywhere, defaults of the extensions', (
   const def = parse('');
   assert.deepEqual(def.options, {
     useSyslog: false, spaPort: 62201, keysDir: '/etc/knockd/keys', stateDir: '/var/lib/knockd', spaWindow: 60,
-    spaMode: 'pcap', spaAddresses: [], closeOnExit: true, maxAttempts: 65536,
+    spaMode: 'pcap', spaAddresses: [], closeOnExit: true, maxAttempts: 65536, classicOpenRate: 5,
   });
   const c = parse([
     '[options]', 'LogFile = /var/log/knockd.log', 'PidFile = /run/k.pid', 'Interface = lo', 'interface = eth9',
     'SPAPort = 4444', 'KeysDir = keys', 'StateDir = /var/lib/k', 'SPAWindow = 3600', 'SPAMode = Socket',
-    'SPAAddress = 192.0.2.1, 2001:DB8::1,192.0.2.1', 'AuditLog = /var/log/audit.json', 'CloseOnExit = NO', 'MaxAttempts = 10000000',
+    'SPAAddress = 192.0.2.1, 2001:DB8::1,192.0.2.1', 'AuditLog = /var/log/audit.json', 'CloseOnExit = NO', 'MaxAttempts = 10000000', 'ClassicOpenRate = 50',
     '[d]', 'sequence = 1', 'usesyslog',
   ].join('\n'));
   assert.deepEqual(c.options, {
     useSyslog: true, logFile: '/var/log/knockd.log', pidFile: '/run/k.pid', interface: 'lo', spaPort: 4444,
     keysDir: '/cwd/keys', stateDir: '/var/lib/k', spaWindow: 3600, spaMode: 'socket',
-    spaAddresses: ['192.0.2.1', '2001:db8::1'], auditLog: '/var/log/audit.json', closeOnExit: false, maxAttempts: 10000000,
+    spaAddresses: ['192.0.2.1', '2001:db8::1'], auditLog: '/var/log/audit.json', closeOnExit: false, maxAttempts: 10000000, classicOpenRate: 50,
   });
   assert.equal(c.warnings.length, 1);
   assert.match(c.warnings[0] ?? '', /^test\.conf:5: \[options\] interface = "eth9": ignored, the first Interface \("lo", line 4\) wins/);

@@ -1,0 +1,134 @@
+/**
+ * Soak (issue "A daemon that survives its real lifecycle"): one daemon with real pcap capture
+ * and real iptables, in throwaway namespaces, takes SOAK_RELOADS SIGHUPs and SOAK_KEYOPS
+ * `knockd keys add`/`revoke` (each of which signals it too) while a stream of valid SPA knocks
+ * and a bounded junk flow arrive. Prints: reloads done, daemon alive, knocks granted/expected,
+ * RSS (and anonymous RSS) at start and end, the verdict against the targets (alive, every knock
+ * granted, RSS within +10 % of what it was after a warm-up of 10 % of the reloads, so a heap
+ * settling to its working size is not counted as a leak; the cold figure is printed too). Root only; bounded in time (SOAK_LIMIT_S, default 600 s) and
+ * traffic; everything it creates is removed, also on failure.
+ *
+ *   npm run soak                    (SOAK_RELOADS=2000 SOAK_KEYOPS=500 by default)
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createPair, runCmd } from '../test/helpers/netns.js';
+import { guardService } from '../test/helpers/service.js';
+import { workdir, writeConfig, startDaemon, stopDaemon, auditRecords, idempotentDoor, enrolKey, sleep } from '../test/helpers/daemon.js';
+import { bin } from '../test/helpers/paths.js';
+import { parseClientKey } from '../src/core/keys/client.js';
+import { signerFor } from '../src/core/spa/sign.js';
+import { encodeRequest } from '../src/core/spa/wire.js';
+import { parseIp } from '../src/core/ip.js';
+
+const RELOADS = Number(process.env['SOAK_RELOADS'] ?? 2000);
+const KEYOPS = Number(process.env['SOAK_KEYOPS'] ?? 500);
+const LIMIT_MS = Number(process.env['SOAK_LIMIT_S'] ?? 600) * 1000;
+const PORT = 2222;
+/** As the systemd unit runs the daemon: a small young generation keeps the heap from growing in steps. */
+const NODE_ARGS = (process.env['SOAK_NODE_ARGS'] ?? '--max-semi-space-size=1').split(' ').filter(Boolean);
+const WARMUP = 0.1;   // the first 10 % of reloads and key operations let the heap settle; "start" is measured after them
+
+function rss(pid: number): { rssKb: number; anonKb: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? NaN);
+  return { rssKb: kb('VmRSS'), anonKb: kb('RssAnon') };
+}
+const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const log = (m: string): void => { process.stderr.write(`[soak] ${m}\n`); };
+
+async function main(): Promise<number> {
+  if (process.getuid?.() !== 0) { console.log('soak: needs root (network namespaces, iptables, pcap)'); return 2; }
+  const deadline = Date.now() + LIMIT_MS;
+  const pair = await createPair('soak');
+  const w = workdir('soak');
+  try {
+    await guardService(pair, PORT, 4);
+    writeConfig(w, pair.serverIf, idempotentDoor('ssh', PORT, '\tspa = yes', 3) +
+      '[classic]\n\tsequence = 7000,8000:udp,9000\n\tstart_command = true\n\tstop_command = true\n\tcmd_timeout = 3\n');
+    const keyFile = await enrolKey(w, 'alice');
+    const key = parseClientKey(readFileSync(keyFile, 'utf8'), keyFile);
+    const d = await startDaemon(pair, w, [], 15000, NODE_ARGS);
+    const pid = d.child.pid as number;
+    const cold = { ...rss(pid) };
+    let start = cold;
+    log(`daemon pid ${pid} (node ${NODE_ARGS.join(' ')}), RSS ${cold.rssKb} kB (anon ${cold.anonKb} kB); ${RELOADS} reloads, ${KEYOPS} key operations`);
+
+    // the knock stream and the junk flow run from a small sender in the client namespace
+    const server = parseIp(pair.serverV4), me = parseIp(pair.clientV4);
+    if (!server || !me) throw new Error('addresses');
+    let expected = 0;
+    const knocker = async (): Promise<void> => {
+      while (!stopping && Date.now() < deadline) {
+        const pkt = encodeRequest({ timestampMs: Date.now(), nonce: crypto.getRandomValues(new Uint8Array(16)), ttl: 0, allowIp: me, serverIp: server, door: 'ssh' }, signerFor(key));
+        const hex = Buffer.from(pkt).toString('hex');
+        const js = 'const d=require("node:dgram").createSocket("udp4");d.send(Buffer.from(process.argv[2],"hex"),62201,process.argv[1],()=>d.close());';
+        const r = await pair.run(pair.client, process.execPath, ['-e', js, pair.serverV4, hex]);
+        if (r.code === 0) expected++;
+        await sleep(400);
+      }
+    };
+    const junk = pair.spawn(pair.client, process.execPath, ['-e', `
+      const d=require('node:dgram').createSocket('udp4'); const c=require('node:crypto'); const end=Date.now()+${LIMIT_MS};
+      const t=setInterval(()=>{ if(Date.now()>end){clearInterval(t);d.close();return;} for(let i=0;i<20;i++) d.send(c.randomBytes(1+(i*7)%300),62201,process.argv[1]); },100);
+      process.on('SIGTERM',()=>{clearInterval(t);d.close();});`, pair.serverV4]);
+    let stopping = false;
+    const knocks = knocker();
+
+    // key operations: each one SIGHUPs the daemon through `knockd keys`
+    const keyops = (async () => {
+      let done = 0;
+      for (let i = 0; done < KEYOPS && Date.now() < deadline && alive(pid); i++) {
+        const g = await runCmd(process.execPath, [bin('knock'), '--keygen', '--key', join(w.dir, `k${i}`)]);
+        if (g.code !== 0) throw new Error(g.stderr);
+        const pub = readFileSync(join(w.dir, `k${i}.pub`), 'utf8').trim();
+        const a = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'add', `u${i}`, pub, '--doors', 'ssh'], 30_000);
+        done++;
+        if (a.code !== 0) log(`keys add u${i}: ${a.stderr.trim()}`);
+        if (done >= KEYOPS) break;
+        const r = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'revoke', `u${i}`], 30_000);
+        done++;
+        if (r.code !== 0) log(`keys revoke u${i}: ${r.stderr.trim()}`);
+      }
+      return done;
+    })();
+
+    let reloads = 0;
+    while (reloads < RELOADS && Date.now() < deadline && alive(pid)) {
+      process.kill(pid, 'SIGHUP');
+      reloads++;
+      if (reloads === Math.round(RELOADS * WARMUP)) { start = rss(pid); log(`after warm-up: RSS ${start.rssKb} kB (anon ${start.anonKb} kB)`); }
+      await sleep(15);
+    }
+    const keyDone = await keyops;
+    await sleep(2000);
+    stopping = true;
+    await knocks;
+    junk.kill('SIGTERM');
+    await sleep(1500);
+    const isAlive = alive(pid);
+    const end = isAlive ? rss(pid) : { rssKb: NaN, anonKb: NaN };
+    const granted = auditRecords(w).filter((r) => (r.event === 'door.open' || r.event === 'door.extend') &&
+      (r.principal as { key?: string } | undefined)?.key === 'alice').length;
+    if (isAlive) await stopDaemon(d);
+    const growth = (end.rssKb - start.rssKb) / start.rssKb;
+    const rows = [
+      ['reloads done (SIGHUP)', String(reloads)],
+      ['key operations (add/revoke, each a SIGHUP)', String(keyDone)],
+      ['daemon alive', isAlive ? 'yes' : 'no'],
+      ['knocks granted / expected', `${granted}/${expected}`],
+      ['RSS just after start (kB)', `${cold.rssKb} (anonymous ${cold.anonKb})`],
+      [`RSS after warm-up (${WARMUP * 100} % of the reloads) → end (kB)`, `${start.rssKb} → ${end.rssKb} (${(growth * 100).toFixed(1)} %)`],
+      ['anonymous RSS after warm-up → end (kB)', `${start.anonKb} → ${end.anonKb}`],
+    ];
+    console.log('| soak | result |\n|---|---|');
+    for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
+    const ok = isAlive && granted === expected && expected > 0 && growth <= 0.10;
+    console.log(`\nverdict: ${ok ? 'MET' : 'NOT MET'} (targets: alive, every knock granted, RSS within +10 %)`);
+    return ok ? 0 : 1;
+  } finally {
+    await pair.cleanup();
+  }
+}
+
+main().then((c) => { process.exitCode = c; }, (e: unknown) => { console.error(`soak: ${e instanceof Error ? e.stack : String(e)}`); process.exitCode = 1; });

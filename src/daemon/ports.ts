@@ -1,0 +1,105 @@
+/**
+ * The daemon's ports: everything it needs from the world, injected. src/daemon/main.ts wires
+ * the real ones (pcap, the bash runner, files, pino, timers); the integration tests wire an
+ * in-memory capture, a fake firewall and a fake clock, and run the whole daemon as a normal
+ * user (test/integration). Types only.
+ */
+import type { AuditEvent } from '../core/audit/events.js';
+import type { Config, Hit } from '../core/config/types.js';
+import type { CommandResult, JournalRecord, Lane, LogLevel } from '../core/engine/effects.js';
+import type { Keyring } from '../core/keys/keyring.js';
+import type { ReplayLog } from '../core/spa/replay.js';
+import type { Packet } from '../core/types.js';
+import type { JournalEntry } from '../io/journal.js';
+
+export interface CapturePort {
+  readonly linkType: string;
+  /** Replace the filter; throws (and changes nothing) when the filter is refused. */
+  setFilter(expr: string): void;
+  close(): void;
+}
+
+export interface CaptureOpen {
+  readonly iface: string;
+  readonly filter: string;
+  onPacket(p: Packet, rxMs: number): void;
+  onError(e: Error): void;
+}
+
+export interface RunnerPort {
+  run(command: string, lane: Lane): Promise<CommandResult>;
+  close(): Promise<void>;
+}
+
+export interface JournalPort {
+  entries(): JournalEntry[];
+  append(r: JournalRecord): void;
+  close(): void;
+}
+
+export interface AuditPort {
+  record(e: AuditEvent): void;
+  /** Reopen the file by name (log rotation). */
+  reopen(): void;
+  close(): Promise<void>;
+}
+
+export interface KnockdLogPort {
+  line(msg: string): void;
+  reopen(logFile: string | undefined): void;
+  close(): Promise<void>;
+}
+
+export interface LoggerPort {
+  log(level: LogLevel, fields: Readonly<Record<string, unknown>>, msg: string): void;
+}
+
+export interface TimerHandle { cancel(): void }
+
+export interface LoadedKeys {
+  readonly keyring: Keyring;
+  /** Files refused (reported; they never block the other records). */
+  readonly refused: readonly { readonly path: string; readonly error: string }[];
+  /** Identifies the record set, so `knockd keys` can tell when the daemon applied a change. */
+  readonly revision: string;
+}
+
+/** What the daemon acknowledges after loading keys (StateDir/keyring.ack). */
+export interface KeyringAck {
+  readonly pid: number;
+  readonly revision: string;
+  readonly loadedAt: number;
+  readonly keys: number;
+  readonly refused: readonly { readonly file: string; readonly error: string }[];
+}
+
+export interface ReplayPort extends ReplayLog {
+  close(): void;
+}
+
+export interface DaemonPorts {
+  now(): number;
+  setTimer(fn: () => void, ms: number): TimerHandle;
+  loadConfig(path: string): Config;
+  localAddrs(iface: string, ipv6: boolean): string[];
+  openCapture(o: CaptureOpen): CapturePort;
+  runner: RunnerPort;
+  openJournal(stateDir: string): JournalPort;
+  openAudit(path: string | undefined): AuditPort;
+  openKnockdLog(logFile: string | undefined): KnockdLogPort;
+  logger: LoggerPort;
+  loadKeys(dir: string): LoadedKeys;
+  /** Call `onChange` when the key directory changes; returns a stop function. */
+  watchKeys?(dir: string, onChange: () => void): () => void;
+  writeAck(stateDir: string, ack: KeyringAck): void;
+  openReplay(stateDir: string): ReplayPort;
+  /** Consume a used one-time sequence; returns the next one (undefined: none left). Throws on file errors. */
+  consumeOts(path: string, used: readonly Hit[]): readonly Hit[] | undefined;
+  /** -l */
+  reverseLookup?(src: string): Promise<string | undefined>;
+  /** Requests signed before this time are stale (last boot). */
+  readonly notBeforeMs?: number;
+  /** stdout (knockd's -v and -D output). */
+  out(s: string): void;
+  readonly pid: number;
+}
