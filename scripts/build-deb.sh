@@ -49,7 +49,16 @@ if [[ -z ${npm_config_nodedir:-} && -f /usr/include/node/node_api.h ]]; then exp
 rm -f "$APP/package-lock.json" "$APP/node_modules/.package-lock.json"
 # the package's node is Debian's /usr/bin/node (the one cap.node was built for), not PATH's
 sed -i '1s|^#!.*|#!/usr/bin/node|' "$APP/bin/knock" "$APP/bin/knockd"
+# documents and man pages move from the packed tree to /usr/share (the tarball's copies, not the checkout's)
 DOCS=(README.md SECURITY.md PROTOCOL.md docs/ARCHITECTURE.md docs/PRIVILEGES.md systemd/README.md keys/README.md)
+DOC=$ST/usr/share/doc/knockd-ts
+mkdir -p "$DOC"
+for d in "${DOCS[@]}"; do install -D -m 0644 "$APP/$d" "$DOC/$d"; done     # same relative links as in the repo
+install -m 0644 $PKG/copyright "$DOC/copyright"
+for p in knock.1:man1/knock-ts.1 knockd.8:man8/knockd-ts.8 knockd.conf.5:man5/knockd-ts.conf.5; do
+  install -D -m 0644 "$APP/dist/man/${p%%:*}" "$ST/usr/share/man/${p#*:}"
+  gzip -9n "$ST/usr/share/man/${p#*:}"
+done
 for d in "${DOCS[@]}" LICENSE docs systemd keys dist/man; do rm -rf "${APP:?}/$d"; done
 
 install -D -m 0755 $PKG/knockd-ts "$ST/usr/sbin/knockd-ts"
@@ -62,14 +71,6 @@ install -D -m 0644 "$WORK/unit" "$ST/lib/systemd/system/knockd-ts.service"
 if grep -nE '/usr/local|/etc/knockd\.conf|/var/log/knockd/|=knockd$|[^-]knockd\.service' "$ST/lib/systemd/system/knockd-ts.service" "$ST/etc/logrotate.d/knockd-ts" | grep -v ':#'; then
   echo "build-deb: layout.sed left an npm-layout path in the unit or logrotate snippet (above)" >&2; exit 1
 fi
-for p in knock.1:man1/knock-ts.1 knockd.8:man8/knockd-ts.8 knockd.conf.5:man5/knockd-ts.conf.5; do
-  install -D -m 0644 "dist/man/${p%%:*}" "$ST/usr/share/man/${p#*:}"
-  gzip -9n "$ST/usr/share/man/${p#*:}"
-done
-DOC=$ST/usr/share/doc/knockd-ts
-mkdir -p "$DOC"
-for d in "${DOCS[@]}"; do install -D -m 0644 "$d" "$DOC/$d"; done     # same relative links as in the repo
-install -m 0644 $PKG/copyright "$DOC/copyright"
 
 mkdir -p "$ST/DEBIAN"
 install -m 0755 $PKG/postinst $PKG/prerm $PKG/postrm "$ST/DEBIAN/"

@@ -17,7 +17,7 @@ import { createPair, type NetnsPair } from '../helpers/netns.js';
 import { guardService, waitProbe } from '../helpers/service.js';
 import { waitFor } from '../helpers/daemon.js';
 import { repoRoot } from '../helpers/paths.js';
-import { docBlock, runDoc, shimDir, type DocCommand, type RunEnv } from './docrun.js';
+import { docBlock, runDoc, runDocAllowingServiceUser, shimDir, type DocCommand, type RunEnv } from './docrun.js';
 import { enterSandbox, leftovers } from './sandbox.js';
 import { check, checkCoinstalled, checkInstalled, checkPurged, firewall, must, ok, sh, USER } from './deb-checks.js';
 
@@ -25,26 +25,11 @@ const ADMIN_FILE = '/etc/knockd-ts/admin-notes.txt';
 const CONF = '/etc/knockd-ts/knockd.conf';
 
 async function run(c: DocCommand, r: RunEnv): Promise<string> {
-  const res = await runDoc(c, r);
+  const res = await runDocAllowingServiceUser(c, r, USER);
+  if (res.note) process.stdout.write(`${res.note}\n`);
   check(res.code === 0, `${res.where}\n  exit ${res.code}\n  ${(res.stderr + res.stdout).trim().slice(-3000)}`);
   ok(res.where);
   return res.stdout;
-}
-
-/**
- * Until root may manage a KeysDir owned by the service user (issue 11 item 5, another branch),
- * `sudo knockd-ts keys add` is refused with ERR_KEYS_DIR; then the same command runs as the
- * service user, with a note. Remove this once item 5 is merged.
- */
-async function keysAdd(c: DocCommand, r: RunEnv): Promise<void> {
-  const res = await runDoc(c, r);
-  if (res.code !== 0 && /not root or the current user \[ERR_KEYS_DIR\]/.test(res.stderr)) {
-    process.stdout.write(`NOTE: root cannot manage ${USER}'s KeysDir on this tree (issue 11 item 5 not merged); running it as ${USER}\n`);
-    await run({ ...c, text: c.text.replace(/^sudo /, `sudo -u ${USER} `) }, r);
-    return;
-  }
-  check(res.code === 0, `${res.where}\n  exit ${res.code}\n  ${(res.stderr + res.stdout).trim().slice(-3000)}`);
-  ok(res.where);
 }
 
 async function main(): Promise<void> {
@@ -92,7 +77,6 @@ async function main(): Promise<void> {
 
     // first SPA door, as written; the key.pub reaches the server admin as alice.pub
     for (const c of docBlock('README.md', 'first-spa-door').commands) {
-      if (/keys add/.test(c.text)) { await keysAdd(c, r); continue; }
       await run(c, r);
       if (/--keygen/.test(c.text)) copyFileSync(join(home, '.knock', 'key.pub'), join(work, 'alice.pub'));
     }

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { createPair, type NetnsPair } from '../helpers/netns.js';
 import { guardService, waitProbe } from '../helpers/service.js';
 import { repoRoot } from '../helpers/paths.js';
-import { docBlock, runDoc, shimDir, type DocCommand, type RunEnv } from './docrun.js';
+import { docBlock, runDoc, runDocAllowingServiceUser, shimDir, type DocCommand, type RunEnv } from './docrun.js';
 import { enterSandbox } from './sandbox.js';
 import { check, firewall, must, ok, sh } from './deb-checks.js';
 
@@ -28,8 +28,9 @@ const door = (name: string, port: number, body: string) => {
 const CONF = '[options]\n\tLogFile = /var/log/knockd/knockd.log\n\tAuditLog = /var/log/knockd/audit.log\n' +
   door('openSSH', 2201, '\tsequence = 7000,8000:udp,9000\n\tseq_timeout = 5\n') + door('ssh', 22, '\tspa = yes\n');
 
-async function run(c: DocCommand, r: RunEnv): Promise<string> {
-  const res = await runDoc(c, r);
+async function run(c: DocCommand, r: RunEnv, user = 'knockd'): Promise<string> {
+  const res = await runDocAllowingServiceUser(c, r, user);
+  if (res.note) process.stdout.write(`${res.note}\n`);
   check(res.code === 0, `${res.where}\n  exit ${res.code}\n  ${(res.stderr + res.stdout).trim().slice(-3000)}`);
   ok(res.where);
   return res.stdout;
