@@ -8,7 +8,11 @@
  *   BENCH_RUNS=N        knocks per latency measurement (default 20; BENCH_QUICK default 8)
  *   BENCH_QUICK=1       ~4-minute run: fewer runs, 50,000 memory hits, shorter micro-benchmarks
  *   BENCH_MEM_HITS=N    spoofed first-port hits for the memory test (default 200,000)
- *   BENCH_ONLY=a,b      subset of: knockd,fwknopd,ours,memory,flood,micro
+ *   BENCH_ONLY=a,b      subset of: knockd,fwknopd,ours,memory,flood,classic-flood,micro
+ *                       (memory,classic-flood = issue 14's scenarios alone, bench/classic-flood.ts)
+ *   BENCH_REPEAT=N      copies per hit for our client in the classic flood scenario (knock -r N, default 6)
+ *   BENCH_REPEAT_DELAY=MS  ms after each copy (knock -d MS, default 10; 0 = back to back)
+ *   BENCH_CLASSIC=a,b   classic flood cases: knockd,ours-debian,ours-repeat (default all)
  *   BENCH_BIN_DIR=D    directory holding our knockd/knock launchers (default <repo>/bin)
  *   BENCH_KEEP=1        keep the work directory (logs, configs) and print its path
  *   BENCH_CPUS=a,b      CPU layouts for the knock → open latency scenarios (default shared,pinned):
@@ -31,7 +35,9 @@ import {
   setupFwknop, startFwknopd, probeOurs, setupOurs, startOurs, oursSeqClient, oursSpaClient, sampleSpa, type Ours,
 } from './daemons.js';
 import { microAll, type MicroRow } from './micro.js';
-import { Bg, fmtMs, fmtRate, must, procSample, run, sleep, stopAll } from './util.js';
+import { memoryRows, memoryVerdict, MEM_HEAD, type MemRow } from './memory.js';
+import { classicRows, classicVerdicts, CLASSIC_HEAD, issue14Section, MEM_SEMI_NOTE, type ClassicRow } from './classic-flood.js';
+import { Bg, fmtMs, fmtRate, must, run, sleep, stopAll } from './util.js';
 
 const distBench = dirname(fileURLToPath(import.meta.url));
 const distRoot = join(distBench, '..');
@@ -46,7 +52,9 @@ const repoRoot = findRepoRoot(distRoot);
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const RUNS = Number(process.env['BENCH_RUNS'] ?? (QUICK ? 5 : 20));
 const MEM_HITS = Number(process.env['BENCH_MEM_HITS'] ?? (QUICK ? 50_000 : 200_000));
-const ONLY = new Set((process.env['BENCH_ONLY'] ?? 'knockd,fwknopd,ours,memory,flood,micro').split(',').map((s) => s.trim()));
+const ONLY = new Set((process.env['BENCH_ONLY'] ?? 'knockd,fwknopd,ours,memory,flood,classic-flood,micro').split(',').map((s) => s.trim()));
+const REPEAT = Number(process.env['BENCH_REPEAT'] ?? 6);
+const REPEAT_DELAY = Number(process.env['BENCH_REPEAT_DELAY'] ?? 10);
 const MICRO_MS = QUICK ? 250 : 700;
 const FLOOD_OPEN_TIMEOUT = QUICK ? 2000 : 3000;
 const CPUS_REQ = (process.env['BENCH_CPUS'] ?? CPU_LAYOUTS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
@@ -54,11 +62,10 @@ const CPUS_REQ = (process.env['BENCH_CPUS'] ?? CPU_LAYOUTS.join(',')).split(',')
 let LAT_LAYOUTS: CpuLayout[] = [];
 let pin: PinSupport | undefined;
 
-interface MemRow { daemon: string; hits: number; sent?: number; rssBeforeMb?: number; rssAfterMb?: number; hwmMb?: number; cpuS?: number; after?: string; note?: string }
-
 const latency: LatencyRow[] = [];
 const floods: LatencyRow[] = [];
-const memory: MemRow[] = [];
+let memory: MemRow[] = [];
+let classic: ClassicRow[] = [];
 let micro: MicroRow[] = [];
 const notes: string[] = [];
 const cmdCosts: CmdCost[] = [];
@@ -118,30 +125,6 @@ function nodeFlood(lab: Lab, label: string, spec: Omit<FloodSpec, 'host' | 'port
   };
 }
 
-// ---- memory --------------------------------------------------------------------------------
-
-async function memoryTest(lab: Lab, daemon: string, bg: Bg, client: string[], env?: Record<string, string>): Promise<MemRow> {
-  const before = procSample(bg.pid);
-  const limitS = Math.ceil(MEM_HITS / 5000) + 20;
-  log(`${daemon}: ${MEM_HITS} spoofed-source SYNs to port ${SEQ[0]} (hping3 --rand-source --faster, limit ${limitS} s)`);
-  const t = performance.now();
-  const r = await lab.exec('cli', 'timeout', ['-s', 'INT', '-k', '3', String(limitS), 'hping3', '--rand-source', '-S', '-q', '-p', String(SEQ[0]),
-    '-c', String(MEM_HITS), '--faster', lab.srvIp], { timeoutMs: (limitS + 10) * 1000 });
-  const secs = (performance.now() - t) / 1000;
-  await sleep(3000);
-  const after = procSample(bg.pid);
-  const row: MemRow = { daemon, hits: MEM_HITS, sent: hpingSent(r.stdout + r.stderr) };
-  if (before && after) {
-    row.rssBeforeMb = before.rssKb / 1024; row.rssAfterMb = after.rssKb / 1024; row.hwmMb = after.hwmKb / 1024;
-    row.cpuS = after.cpuSelf + after.cpuChildren - before.cpuSelf - before.cpuChildren;
-  }
-  row.note = `${secs.toFixed(1)} s to send`;
-  if (!bg.alive) { row.after = `daemon exited (${bg.exitCode})`; return row; }
-  const l = await measureLatency(lab, distBench, { scenario: 'after memory flood', daemon, daemonBg: bg, client, clientEnv: env, reset: resetSeqRule(lab), knockFilter: SEQ_FILTER, runs: 3, openTimeoutMs: 5000 });
-  row.after = `${l.opened}/${l.n} valid knocks open, daemon-side median ${fmtMs(l.daemonMed)} ms`;
-  return row;
-}
-
 // ---- main ----------------------------------------------------------------------------------
 
 async function main(lab: Lab): Promise<void> {
@@ -155,20 +138,18 @@ async function main(lab: Lab): Promise<void> {
   }
   const wantLat = (layout: CpuLayout): boolean => LAT_LAYOUTS.includes(layout);
 
-  // (b) knockd: latency and memory
-  if (ONLY.has('knockd') || ONLY.has('memory')) {
-    for (const layout of phases(ONLY.has('memory'))) {
-      if (layout !== 'shared' && !ONLY.has('knockd')) continue;
+  // (b) knockd: latency
+  if (ONLY.has('knockd')) {
+    for (const layout of phases(false)) {
       await enter(lab, layout);
       const kd = startKnockd(lab);
       await sleep(1000);
       try {
         if (!kd.alive) throw new Error(`knockd exited: ${kd.logText().slice(0, 300)}`);
-        if (ONLY.has('knockd') && wantLat(layout)) {
+        if (wantLat(layout)) {
           log(`knockd: sequence latency (${layout})`);
           latency.push(await measureLatency(lab, distBench, { scenario: 'sequence knock', daemon: 'knockd 0.8', daemonBg: kd, client: knockClient(lab), reset: resetSeqRule(lab), knockFilter: SEQ_FILTER, runs: RUNS, openTimeoutMs: 3000 }));
         }
-        if (layout === 'shared' && ONLY.has('memory')) memory.push(await memoryTest(lab, 'knockd 0.8', kd, knockClient(lab)));
       } catch (e) { unavailable(latency, 'sequence knock', 'knockd', (e as Error).message, layout); }
       finally { await kd.stop(); }
     }
@@ -202,7 +183,9 @@ async function main(lab: Lab): Promise<void> {
   }
 
   // (f) ours
-  if (ONLY.has('ours')) {
+  const mine = ONLY.has('memory') || ONLY.has('classic-flood');
+  let o: Ours | undefined;
+  if (ONLY.has('ours') || mine) {
     const binDir = process.env['BENCH_BIN_DIR'] ?? join(repoRoot, 'bin');
     const p = await probeOurs(binDir);
     if (!p.ok) {
@@ -210,12 +193,11 @@ async function main(lab: Lab): Promise<void> {
       notes.push(`our daemon not available: ${p.reason}`);
     } else {
       ourVersion = p.version;
-      let o: Ours | undefined;
       try { o = await setupOurs(lab, binDir); } catch (e) { unavailable(latency, 'setup', 'our daemon', (e as Error).message); }
-      if (o) {
+      if (o && ONLY.has('ours')) {
         for (const mode of ['pcap', 'socket'] as const) {
           const name = `ours (${mode})`;
-          for (const layout of phases(ONLY.has('flood') || (mode === 'pcap' && ONLY.has('memory')))) {
+          for (const layout of phases(ONLY.has('flood'))) {
             let d: Bg | undefined;
             try {
               await enter(lab, layout);
@@ -240,7 +222,6 @@ async function main(lab: Lab): Promise<void> {
                   floods.push(await measureLatency(lab, distBench, { ...base, scenario: 'SPA under forgery flood', runs: RUNS, openTimeoutMs: FLOOD_OPEN_TIMEOUT, flood: nodeFlood(lab, 'forgeries (real key id)', { kind: 'template', ...tpl }) }));
                 }
               }
-              if (layout === 'shared' && mode === 'pcap' && ONLY.has('memory')) memory.push(await memoryTest(lab, name, d, oursSeqClient(lab, o)));
             } catch (e) { unavailable(latency, 'SPA knock', name, (e as Error).message, layout); }
             finally { if (d) await d.stop(); }
           }
@@ -249,6 +230,13 @@ async function main(lab: Lab): Promise<void> {
     }
   }
   await enter(lab, 'shared');
+  // (g) issue 14: memory at the attempt cap, classic knocks under a spoofed-source SYN flood
+  if (mine) {
+    const r = await issue14Section({ lab, distBench, only: ONLY, runs: RUNS, openTimeoutMs: FLOOD_OPEN_TIMEOUT, memHits: MEM_HITS,
+      maxAttempts: DEFAULT_MAX_ATTEMPTS, repeat: REPEAT, repeatDelayMs: REPEAT_DELAY, ours: o, log,
+      ...(process.env['BENCH_CLASSIC'] ? { cases: new Set(process.env['BENCH_CLASSIC'].split(',').map((x) => x.trim())) } : {}) });
+    memory = r.memory; classic = r.classic; notes.push(...r.notes);
+  }
 }
 
 let ourVersion = 'not available';
@@ -321,13 +309,9 @@ function targets(): Verdict[] {
     const lost = /not opened: [^;]*/.exec(r.note ?? '')?.[0];
     out.push({ target: t, verdict: ok ? 'met' : 'not met', figures: `opened ${r.opened}/${r.n}, daemon-side p90 ${ms(r.daemonP90)} (median ${ms(r.daemonMed)})${lost ? `; ${lost}` : ''}` });
   }
-  // 4. memory under spoofed first-port hits
-  {
-    const t = 'memory under spoofed-source first-port hits, ours: attempt table capped';
-    const m = memory.find((x) => x.daemon === 'ours (pcap)');
-    if (!m || !finite(m.rssAfterMb)) out.push({ target: t, verdict: 'not measured', figures: m ? `RSS not read${m.after ? ` (${m.after})` : ''}` : 'not run (BENCH_ONLY)' });
-    else out.push({ target: t, verdict: 'met', figures: `RSS ${m.rssBeforeMb?.toFixed(1) ?? '?'} → ${m.rssAfterMb.toFixed(1)} MB after ${m.hits.toLocaleString('en')} spoofed hits (peak ${m.hwmMb?.toFixed(1) ?? '?'} MB), bounded by the ${DEFAULT_MAX_ATTEMPTS.toLocaleString('en')}-attempt cap (MaxAttempts default, src/core/config/types.ts)` });
-  }
+  // 4. memory under spoofed first-port hits; classic knocks under a spoofed SYN flood (issue 14)
+  out.push(memoryVerdict(memory, ONLY.has('memory')));
+  out.push(...classicVerdicts(classic, RUNS, ONLY.has('classic-flood')));
   // 5. hot path: forgery rejection vs raw HMAC
   {
     const t = 'hot path: forgery rejection rate / raw HMAC rate >= 0.5';
@@ -351,7 +335,6 @@ function costText(): string[] {
 async function report(): Promise<string> {
   const lh = ['scenario', 'daemon', 'CPUs', 'opened', 'client-incl. ms med / p90', 'daemon-side ms med / p90', 'note'];
   const fh = ['scenario', 'daemon', 'opened', 'client-incl. ms med / p90', 'daemon-side ms med / p90', 'daemon CPU s', 'peak RSS MB', 'flood'];
-  const mh = ['daemon', 'spoofed hits', 'sent', 'RSS before MB', 'RSS after MB', 'peak RSS MB', 'CPU s', 'valid knocks afterwards', 'note'];
   const uh = ['operation', 'rate', 'note'];
   const th = ['target', 'verdict', 'figures'];
   const pinText = pin === undefined ? 'not checked' : pin.ok ? `server namespace on CPU ${pin.srvCpu}, client namespace on CPU ${pin.cliCpu}` : `not available: ${pin.reason}`;
@@ -392,8 +375,19 @@ async function report(): Promise<string> {
     'of our client with nonce, mac1 and signature re-randomised per packet (real enrolled key id).',
     'CPU = daemon self + reaped children over the measured window; peak RSS = VmHWM.', '',
     floods.length ? table(fh, latRows(floods, true)) : '(not run)', '',
-    `## Memory after spoofed-source first-port hits (CPUs shared; hping3 --rand-source -S -p ${SEQ[0]} --faster)`, '',
-    memory.length ? table(mh, memory.map((m) => [m.daemon, m.hits.toLocaleString('en'), m.sent?.toLocaleString('en') ?? '?', m.rssBeforeMb?.toFixed(1) ?? '–', m.rssAfterMb?.toFixed(1) ?? '–', m.hwmMb?.toFixed(1) ?? '–', m.cpuS?.toFixed(2) ?? '–', m.after ?? '', m.note ?? ''])) : '(not run)', '',
+    `## Memory at rest and after spoofed-source first-port hits (CPUs shared; hping3 --rand-source -S -p ${SEQ[0]} --faster; each daemon freshly started)`, '',
+    'RssAnon = private anonymous memory (/proc/PID/status); RssFile = mapped files (for Node mostly the node binary, shared with other',
+    'node processes). V8 heap used and ArrayBuffers: our daemon, read in-process after two forced full collections by bench/heap-probe.js',
+    '(preloaded with --expose-gc --import, answers on request through a file; no signal, no inspector).', MEM_SEMI_NOTE, '',
+    memory.length ? table(MEM_HEAD, memoryRows(memory)) : '(not run)', '',
+    `## Classic knocks under a spoofed-source SYN flood (CPUs shared; hping3 --rand-source -S --flood -p ${SEQ[0]}; valid knocks opened out of ${RUNS}, per-knock limit ${FLOOD_OPEN_TIMEOUT} ms)`, '',
+    'First-port SYNs at the server: counted by an iptables rule in the server namespace (raw PREROUTING, right after the packet taps).',
+    'Reached the matcher: "Stage 1" lines the daemon logged (every spoofed source is new) from the flood\'s start on. Capture loss =',
+    '1 - reached/at the server over the flood window: frames lost between the IP layer and the daemon\'s matcher, almost all of them',
+    'to the kernel capture ring overflowing because the daemon is slower than the flood. Frames to user space /s = reached / flood',
+    `seconds. Our client sends every hit ${REPEAT} times, ${REPEAT_DELAY} ms apart (knock -r ${REPEAT} -d ${REPEAT_DELAY}); daemon-side latency then counts`,
+    'from the last copy sent before the port opened.', '',
+    classic.length ? table(CLASSIC_HEAD, classicRows(classic)) : '(not run)', '',
     '## In-process hot path (single thread)', '',
     micro.length ? table(uh, micro.map((m) => [m.op, fmtRate(m.rate), m.note ?? ''])) : '(not run)', '',
     ...(notes.length ? ['## Notes', '', ...notes.map((n) => `- ${n}`), ''] : []),

@@ -46,10 +46,11 @@ export async function version(cmd: string, args: string[]): Promise<string> {
   } catch { return 'not installed'; } finally { rmSync(home, { recursive: true, force: true }); }
 }
 
-export function startKnockd(lab: Lab): Bg {
+/** `logFile`: where knockd logs (default <work>/knockd.log; the classic flood scenario passes a FIFO). */
+export function startKnockd(lab: Lab, logFile = lab.path('knockd.log')): Bg {
   const conf = lab.file('knockd.conf', [
     '[options]',
-    `    LogFile = ${lab.path('knockd.log')}`,
+    `    LogFile = ${logFile}`,
     '[bench]',
     `    sequence = ${SEQ.join(',')}`,
     '    seq_timeout = 60',
@@ -117,7 +118,7 @@ export async function startFwknopd(lab: Lab, mode: 'pcap' | 'udp'): Promise<Bg> 
 
 // ---- ours ----------------------------------------------------------------------------------
 
-export interface Ours { knockd: string; knock: string; keyFile: string; conf: (mode: 'pcap' | 'socket') => string }
+export interface Ours { knockd: string; knock: string; keyFile: string; conf: (mode: 'pcap' | 'socket', logFile?: string) => string }
 
 /** Check that bin/knockd and bin/knock work; returns the reason when they do not. */
 export async function probeOurs(binDir: string): Promise<{ ok: true; version: string } | { ok: false; reason: string }> {
@@ -133,9 +134,9 @@ export async function setupOurs(lab: Lab, binDir: string): Promise<Ours> {
   const keysDir = lab.path('keys'), stateDir = lab.path('state'), keyFile = lab.path('client.key');
   mkdirSync(keysDir, { mode: 0o700 });
   mkdirSync(stateDir, { mode: 0o700 });
-  const conf = (mode: 'pcap' | 'socket'): string => lab.file(`ours-${mode}.conf`, [
+  const conf = (mode: 'pcap' | 'socket', logFile = lab.path(`ours-${mode}.knockd.log`)): string => lab.file(`ours-${mode}.conf`, [
     '[options]',
-    `    LogFile = ${lab.path(`ours-${mode}.knockd.log`)}`,
+    `    LogFile = ${logFile}`,
     `    SPAPort = ${SPA_PORT}`,
     `    KeysDir = ${keysDir}`,
     `    StateDir = ${stateDir}`,
@@ -159,8 +160,9 @@ export async function setupOurs(lab: Lab, binDir: string): Promise<Ours> {
   return { knockd, knock, keyFile, conf };
 }
 
-export async function startOurs(lab: Lab, o: Ours, mode: 'pcap' | 'socket'): Promise<Bg> {
-  const bg = lab.bg('srv', `ours-${mode}`, process.execPath, [o.knockd, '-c', o.conf(mode), '-i', lab.vethSrv]);
+/** `opt.logFile`: the LogFile (default <work>/ours-MODE.knockd.log); `opt.nodeArgs`/`opt.env`: for bench instrumentation. */
+export async function startOurs(lab: Lab, o: Ours, mode: 'pcap' | 'socket', opt: { logFile?: string; nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Bg> {
+  const bg = lab.bg('srv', `ours-${mode}`, process.execPath, [...(opt.nodeArgs ?? []), o.knockd, '-c', o.conf(mode, opt.logFile), '-i', lab.vethSrv], opt.env);
   await sleep(1500);
   if (!bg.alive) throw new Error(`our knockd (${mode}) exited: ${bg.logText().slice(0, 400)}`);
   return bg;

@@ -14,6 +14,12 @@ import type { ReplayLog } from '../src/core/spa/replay.js';
 import { hmacSigner } from '../src/core/spa/sign.js';
 import { SpaVerifier } from '../src/core/spa/verify.js';
 import { encodeRequest } from '../src/core/spa/wire.js';
+import { decodeFrame } from '../src/core/packet/decode.js';
+import { SequenceMatcher } from '../src/core/knock/matcher.js';
+import { DEFAULT_MAX_ATTEMPTS } from '../src/core/config/types.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { MatcherMem } from './matcher-mem.js';
 
 /** `id` names the rows the target verdicts read: hmac, ed25519, magic, junk, forge-ed, forge-hm, ok-hm, ok-ed. */
 export interface MicroRow { op: string; rate: number; note?: string; id?: string }
@@ -108,6 +114,47 @@ export function ourRows(ms: number, limits: { hmacRate: number; edRate: number }
   ];
 }
 
+/** A TCP SYN to 10.0.0.1:7000 in an Ethernet frame, at the start of a 64 KiB buffer (as cap delivers it). */
+function synBuffer(): Buffer {
+  const b = Buffer.alloc(65535);
+  Buffer.from('0242ac11000202420000000108004500002800010000400600000a0000020a0000019c401b580000000000000000500204000000' + '0000', 'hex').copy(b);
+  return b;
+}
+
+/**
+ * The classic-door hot path in-process: decoding a SYN from cap's reused buffer, and decode +
+ * matcher.offer() for spoofed first-port SYNs with the attempt table at the default cap
+ * (every packet evicts the oldest attempt). Spoofed sources are written into the frame.
+ */
+export function classicRows(ms: number): MicroRow[] {
+  const buf = synBuffer();
+  let sink = 0;
+  const spoof = (i: number): void => { buf[26] = 10 + ((i >>> 24) & 0x7f); buf[27] = (i >>> 16) & 255; buf[28] = (i >>> 8) & 255; buf[29] = i & 255; };
+  const dec = rate((i) => { spoof(i); const p = decodeFrame('ETHERNET', buf, 54); if (p) sink += p.dstPort; }, ms);
+  const door: Door = { name: 'bench', line: 1, sequence: [{ port: 7000, proto: 'tcp' }, { port: 8000, proto: 'tcp' }, { port: 9000, proto: 'tcp' }], seqTimeout: 60, tcpFlags: { syn: true }, cmdTimeout: 10, spa: false };
+  const m = new SequenceMatcher([door], { maxAttempts: DEFAULT_MAX_ATTEMPTS, localAddrs: ['10.0.0.1'] });
+  const now = 1_800_000_000_000;
+  for (let i = 0; i < DEFAULT_MAX_ATTEMPTS; i++) { spoof(0x4000000 + i); const p = decodeFrame('ETHERNET', buf, 54); if (p) m.offer(p, now); }
+  let k = 0;
+  const off = rate(() => { spoof(k++); const p = decodeFrame('ETHERNET', buf, 54); if (p) sink += m.offer(p, now).length; }, ms);
+  void sink;
+  return [
+    { id: 'decode', op: 'decode: TCP SYN frame from cap\'s reused 64 KiB buffer (Ethernet, IPv4)', rate: dec },
+    { id: 'offer', op: `decode + matcher: spoofed first-port SYN, table at the ${DEFAULT_MAX_ATTEMPTS.toLocaleString('en')} cap (evicts per packet)`, rate: off, note: `${m.size()} attempts held` },
+  ];
+}
+
+/** The matcher alone in a --expose-gc child (matcher-mem.ts): memory per attempt at the cap. */
+export function matcherMemRow(hits = 200_000): MicroRow {
+  const js = fileURLToPath(new URL('./matcher-mem.js', import.meta.url));
+  const r = spawnSync(process.execPath, ['--expose-gc', js, String(hits), String(DEFAULT_MAX_ATTEMPTS)], { encoding: 'utf8', timeout: 120_000 });
+  const op = `matcher alone: ${hits.toLocaleString('en')} spoofed first-port hits, cap ${DEFAULT_MAX_ATTEMPTS.toLocaleString('en')} (own process, full GC before/after)`;
+  try {
+    const m = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as MatcherMem;
+    return { id: 'matcher-mem', op, rate: m.rate, note: `${m.held.toLocaleString('en')} attempts: V8 heap ${m.heapMb >= 0 ? '+' : ''}${m.heapMb.toFixed(1)} MB, ArrayBuffers +${m.arrayBuffersMb.toFixed(1)} MB, RssAnon +${m.rssAnonMb.toFixed(1)} MB; ${m.bytesPerAttempt.toFixed(0)} B/attempt (heap + ArrayBuffers)` };
+  } catch { return { id: 'matcher-mem', op, rate: NaN, note: `failed: ${(r.stderr || r.error?.message || '').trim().slice(0, 200)}` }; }
+}
+
 /** Raw limits and our rates, `rounds` interleaved rounds, best rate per operation (least disturbed). */
 export function microAll(ms: number, rounds: number, msgLen: number): MicroRow[] {
   const best = new Map<string, MicroRow>();
@@ -117,7 +164,9 @@ export function microAll(ms: number, rounds: number, msgLen: number): MicroRow[]
     raw.rows.forEach(keep);
     const lim = { hmacRate: best.get(raw.rows[0]?.op ?? '')?.rate ?? raw.hmacRate, edRate: best.get(raw.rows[1]?.op ?? '')?.rate ?? raw.edRate };
     try { ourRows(ms, lim).forEach(keep); } catch (e) { keep({ op: 'our verifier', rate: NaN, note: `not available: ${(e as Error).message}` }); }
+    classicRows(ms).forEach(keep);
   }
+  keep(matcherMemRow());
   // notes relative to the best limits
   const rows = [...best.values()];
   const hmac = rows[0]?.rate ?? NaN, ed = rows[1]?.rate ?? NaN;

@@ -108,7 +108,12 @@ export function fmtRate(x: number): string {
 
 const CLK_TCK = 100;
 
-export interface ProcSample { cpuSelf: number; cpuChildren: number; rssKb: number; hwmKb: number }
+/**
+ * rssAnonKb: RssAnon of /proc/PID/status (private anonymous pages: heap, JS heap, typed arrays);
+ * rssFileKb: RssFile (mapped files, mostly the node binary and shared libraries, shared with
+ * every other process mapping them); pssAnonKb: Pss_Anon of smaps_rollup (NaN when unreadable).
+ */
+export interface ProcSample { cpuSelf: number; cpuChildren: number; rssKb: number; hwmKb: number; rssAnonKb: number; rssFileKb: number; pssAnonKb: number }
 
 /** CPU seconds (self, reaped children) and memory of a PID; undefined when it is gone. */
 export function procSample(pid: number): ProcSample | undefined {
@@ -124,8 +129,15 @@ export function procSample(pid: number): ProcSample | undefined {
       cpuChildren: (n(13) + n(14)) / CLK_TCK,
       rssKb: kb('VmRSS'),
       hwmKb: kb('VmHWM'),
+      rssAnonKb: kb('RssAnon'),
+      rssFileKb: kb('RssFile'),
+      pssAnonKb: pssAnon(pid),
     };
   } catch { return undefined; }
+}
+
+function pssAnon(pid: number): number {
+  try { return Number(/^Pss_Anon:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? NaN); } catch { return NaN; }
 }
 
 /** Wall clock in ms since the epoch with sub-ms resolution (comparable with tcpdump -tt). */

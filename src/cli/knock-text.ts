@@ -21,6 +21,14 @@ export const USAGE =
   '\n';
 
 /** Printed after USAGE for an explicit -h/--help only, so error output stays byte-identical to knock 0.8. */
+export const REPEAT_USAGE =
+  'knockd-ts extension:\n' +
+  '  -r, --repeat <n>     send every hit <n> times (1-100, default 1), with -d <t> ms after\n' +
+  '                       each copy: a hit lost under load is covered by its copies\n' +
+  '                       (knockd-ts ignores the copies; knockd 0.8 would reset the sequence)\n' +
+  '\n';
+
+/** Printed after USAGE for an explicit -h/--help only, so error output stays byte-identical to knock 0.8. */
 export const SPA_USAGE =
   'signed single-packet authorization (knockd-ts):\n' +
   '  knock --spa [--key <file>] [--door <name>] [--ttl <s>] [--allow-ip <ip>|auto] [--stun <host[:port]>,...]\n' +

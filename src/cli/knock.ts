@@ -6,7 +6,8 @@
  * `-d 100` / `-d100` / `--delay 100` / `--delay=100`, unambiguous long-option prefixes
  * (`--del 5`), glibc's error messages, and options acting in the order they appear (`-V -h`
  * prints the version, `-h -V` the usage). Commander cannot reproduce the last three points, so
- * this file carries a small getopt_long of its own.
+ * this file carries a small getopt_long of its own. One extension to knock 0.8's options:
+ * `-r N` / `--repeat N` sends every hit N times (REPEAT_USAGE).
  *
  * The SPA paths (`--spa`, `--keygen`, `--pubkey`, `-W`, `--wait`, `knock PROFILE`) load
  * ./spa-client.js with a dynamic import; the classic path loads nothing beyond node:net/dgram/dns.
@@ -14,9 +15,9 @@
 import { tcpHit, udpHit, resolve, ResolveError, type Family, type Resolved } from '../io/send.js';
 import { exitCodeFor, isAppError } from '../core/errors.js';
 import type { ClientArgs } from '../client/args.js';
-import { SPA_USAGE, USAGE, versionText } from './knock-text.js';
+import { REPEAT_USAGE, SPA_USAGE, USAGE, versionText } from './knock-text.js';
 
-export { SPA_USAGE, USAGE } from './knock-text.js';
+export { REPEAT_USAGE, SPA_USAGE, USAGE } from './knock-text.js';
 
 export interface KnockDeps {
   tcpHit(addr: string, family: Family, port: number): Promise<void>;
@@ -43,7 +44,7 @@ type ArgKind = 'none' | 'required';
 interface LongOpt { name: string; arg: ArgKind; key: string }
 
 const SHORT: Record<string, ArgKind> = { v: 'none', u: 'none', d: 'required', h: 'none', V: 'none', '4': 'none', '6': 'none',
-  W: 'required' /* knockd-ts: ProxyCommand mode, named after ssh -W */ };
+  W: 'required' /* knockd-ts: ProxyCommand mode, named after ssh -W */, r: 'required' /* knockd-ts: repeat hits */ };
 
 /** knock 0.8's long options; abbreviations are resolved against these first (compatibility). */
 const CLASSIC_LONG: LongOpt[] = [
@@ -54,6 +55,7 @@ const CLASSIC_LONG: LongOpt[] = [
   { name: 'version', arg: 'none', key: 'V' },
   { name: 'ipv4', arg: 'none', key: '4' },
   { name: 'ipv6', arg: 'none', key: '6' },
+  { name: 'repeat', arg: 'required', key: 'r' },   // knockd-ts extension
 ];
 const SPA_LONG: LongOpt[] = [
   { name: 'spa', arg: 'none', key: 'spa' },
@@ -180,7 +182,7 @@ export async function knockMain(argv: string[], io: KnockIo): Promise<number> {
     ...io.deps,
   };
   const positionals: string[] = [];
-  let verbose = false, udp = false, family: Family | undefined, delayText: string | undefined;
+  let verbose = false, udp = false, family: Family | undefined, delayText: string | undefined, repeatText: string | undefined;
   let mode: Mode = 'classic';
   const spa: SpaArgs = {};
   const spaOnly: string[] = [];
@@ -192,9 +194,10 @@ export async function knockMain(argv: string[], io: KnockIo): Promise<number> {
       case 'v': verbose = true; break;
       case 'u': udp = true; classicOnly.push(ev.spelled); break;
       case 'd': delayText = ev.value ?? ''; classicOnly.push(ev.spelled); break;
+      case 'r': repeatText = ev.value ?? ''; classicOnly.push(ev.spelled); break;
       case '4': family = 4; break;
       case '6': family = 6; break;
-      case 'h': io.out(USAGE + SPA_USAGE); return 1;
+      case 'h': io.out(USAGE + REPEAT_USAGE + SPA_USAGE); return 1;
       case 'V': io.out(versionText()); return 0;
       case 'spa': case 'keygen': case 'pubkey':
         if (mode !== 'classic' && mode !== ev.key) return usageError(io, prog, `--${mode} and ${ev.spelled} exclude each other`);
@@ -232,6 +235,10 @@ export async function knockMain(argv: string[], io: KnockIo): Promise<number> {
   const delay = delayText === undefined ? 0 : cAtoi(delayText);
   if (delay < 0) { io.err('error: delay cannot be negative\n'); return 1; }
   const sleepMs = delayToMs(delay);
+  if (repeatText !== undefined && (!/^\d{1,3}$/.test(repeatText) || Number(repeatText) < 1 || Number(repeatText) > 100)) {
+    return usageError(io, prog, `--repeat must be a whole number from 1 to 100 (got '${repeatText}')`);
+  }
+  const copies = repeatText === undefined ? 1 : Number(repeatText);
   const host = positionals[0] as string;
 
   for (const arg of positionals.slice(1)) {
@@ -248,9 +255,11 @@ export async function knockMain(argv: string[], io: KnockIo): Promise<number> {
       return 1;
     }
     if (verbose) io.out(`hitting ${proto} ${r.address}:${service}\n`);
-    if (proto === 'udp') await deps.udpHit(r.address, r.family, r.port);
-    else await deps.tcpHit(r.address, r.family, r.port);
-    if (sleepMs > 0) await deps.sleep(sleepMs);
+    for (let k = 0; k < copies; k++) {   // copies spaced like hits: a burst would share one loss window
+      if (proto === 'udp') await deps.udpHit(r.address, r.family, r.port);
+      else await deps.tcpHit(r.address, r.family, r.port);
+      if (sleepMs > 0) await deps.sleep(sleepMs);
+    }
   }
   return 0;
 }

@@ -61,6 +61,7 @@ export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle 
   const stateDir = config.options.stateDir;
   let replay: ReplayPort | undefined;
   let verifier: SpaVerifier | undefined;
+  let keysNow: LoadedKeys | undefined;
   let current: EngineSetup;
 
   const spaContext = (c: Config): SpaContext => ({
@@ -73,7 +74,7 @@ export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle 
     const localAddrs = ports.localAddrs(iface, ipv6);
     if (!hasSpa(c)) return { setup: { config: c, localAddrs, ipv6 } };
     if (c.options.stateDir !== stateDir) throw new AppError('ERR_STATE', `StateDir changed from ${stateDir} to ${c.options.stateDir}: that needs a restart`);
-    const keys = ports.loadKeys(c.options.keysDir);
+    const keys = ports.loadKeys(c.options.keysDir, keysNow);
     replay ??= ports.openReplay(stateDir);
     verifier ??= new SpaVerifier(keys.keyring, replay, spaContext(c));
     return { setup: { config: c, localAddrs, ipv6, verifier, keyring: keys.keyring }, keys };
@@ -81,11 +82,12 @@ export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle 
 
   const first = prepare(config);
   current = first.setup;
-  const engine = new Engine(current, { lookup: o.lookup ?? false });
+  const engine = new Engine(current, { lookup: o.lookup ?? false, ...(ports.hashSeed !== undefined ? { hashSeed: ports.hashSeed } : {}) });
   const ex = new Executor({ engine, ports, journal, audit, klog, capture: undefined, debug: o.debug ?? false });
   ex.feed(engine.restore(journal.entries().map((e) => ({ ...e.lease, ...(e.closing ? { closing: e.closing } : {}) })), ports.now()));
 
   const ack = (k: LoadedKeys): void => {
+    keysNow = k;
     for (const r of k.refused) log.log('warn', { file: r.path, error: r.error }, 'key record refused (the other keys are loaded)');
     try {
       ports.writeAck(stateDir, { pid: ports.pid, revision: k.revision, loadedAt: ports.now(), keys: k.keyring.size, refused: k.refused.map((r) => ({ file: r.path, error: r.error })) });
@@ -156,7 +158,7 @@ export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle 
     reloadKeys(): void {
       if (stopping || !hasSpa(config)) return;
       let k: LoadedKeys;
-      try { k = ports.loadKeys(config.options.keysDir); } catch (e) {
+      try { k = ports.loadKeys(config.options.keysDir, keysNow); } catch (e) {
         log.log('error', { err: message(e) }, 'key directory reload failed; keeping the previous keys');
         return;
       }

@@ -7,6 +7,7 @@
 import { writeFileSync, unlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { reverse } from 'node:dns/promises';
+import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import type { Config } from '../core/config/types.js';
 import { parseIp } from '../core/ip.js';
@@ -68,6 +69,7 @@ function realPorts(o: RunOptions, runner: CommandRunner): DaemonPorts {
     consumeOts: (path, used) => consumeOneTimeSequence(path, used).next,
     reverseLookup: async (src) => (await reverse(src))[0],
     ...(bootTimeMs() !== undefined ? { notBeforeMs: bootTimeMs() as number } : {}),
+    hashSeed: randomBytes(4).readUInt32LE(0),
     out: o.out,
     pid: process.pid,
   };

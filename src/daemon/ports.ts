@@ -88,7 +88,8 @@ export interface DaemonPorts {
   openAudit(path: string | undefined): AuditPort;
   openKnockdLog(logFile: string | undefined): KnockdLogPort;
   logger: LoggerPort;
-  loadKeys(dir: string): LoadedKeys;
+  /** Returns `prev` itself when the directory's revision is unchanged. */
+  loadKeys(dir: string, prev?: LoadedKeys): LoadedKeys;
   /** Call `onChange` when the key directory changes; returns a stop function. */
   watchKeys?(dir: string, onChange: () => void): () => void;
   writeAck(stateDir: string, ack: KeyringAck): void;
@@ -99,6 +100,8 @@ export interface DaemonPorts {
   reverseLookup?(src: string): Promise<string | undefined>;
   /** Requests signed before this time are stale (last boot). */
   readonly notBeforeMs?: number;
+  /** Random seed for the classic attempt table (main.ts: from crypto). */
+  readonly hashSeed?: number;
   /** stdout (knockd's -v and -D output). */
   out(s: string): void;
   readonly pid: number;

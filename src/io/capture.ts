@@ -6,8 +6,14 @@
  *    (knockd opens non-promiscuous; cap has no switch) + pcap_set_buffer_size(bufSize) + timeout
  *    1000 ms + **immediate mode** on Linux (packets are delivered at once, not in 1 s batches) +
  *    non-blocking; the filter is compiled with optimize=1 and the interface's netmask.
+ *  - ring geometry that follows (seen with `ss -0 -e` on a veth): immediate mode makes libpcap use
+ *    TPACKET_V2, whose ring has fixed-size frames sized for the snaplen; on an interface with
+ *    segmentation/receive offloads on (veth, most NICs) that is 65,616 bytes a frame, so a 16 MiB
+ *    buffer holds only 256 frames whatever their size (~1 ms of a 300 kpps SYN flood). Without
+ *    offloads a frame is MTU-sized. cap exposes neither snaplen nor TPACKET_V3 (knockd 0.8 gets
+ *    V3: small frames packed into blocks), so bufSize is the only knob.
  *  - every packet is memcpy'd into the ONE Buffer given to open() and announced as
- *    emit('packet', nbytes, truncated); the next packet overwrites it. We decode a view of it
+ *    emit('packet', nbytes, truncated); the next packet overwrites it. We decode its first nbytes
  *    synchronously and decodeFrame copies what the Packet keeps. truncated = frame longer than our buffer;
  *    such frames are dropped (counted in stats().dropped). Our buffer is 65535 bytes = snaplen.
  *  - the pcap header timestamp is not exposed: rxMs is Date.now() when the event fires (immediate
@@ -154,10 +160,9 @@ export function openCapture(opts: CaptureOptions): CaptureHandle {
       const rxMs = Date.now();
       if (truncated) { dropped++; return; }
       try {
-        const n = Math.max(0, Math.min(nbytes, o.buffer.length));
-        // A view, not a copy: decoding is synchronous (cap cannot overwrite the buffer meanwhile)
-        // and decodeFrame copies every byte the Packet keeps.
-        const p = decodeFrame(o.linkType, o.buffer.subarray(0, n));
+        // The shared buffer itself, no view or copy per frame: decoding is synchronous (cap cannot
+        // overwrite the buffer meanwhile), reads only the first nbytes and copies what it keeps.
+        const p = decodeFrame(o.linkType, o.buffer, nbytes);
         if (p === undefined) return;
         decoded++;
         opts.onPacket(p, rxMs);

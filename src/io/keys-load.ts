@@ -20,10 +20,16 @@ export function keyringRevision(dir: string): string {
   return h.digest('hex');
 }
 
-export function loadKeys(dir: string): LoadedKeys {
+/**
+ * Loads KeysDir. When the record set is unchanged since `prev` (same revision), `prev` itself is
+ * returned: a SIGHUP or `keys` run that changed nothing rebuilds nothing (no key objects churned).
+ */
+export function loadKeys(dir: string, prev?: LoadedKeys): LoadedKeys {
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const revision = keyringRevision(dir);
+  if (prev && prev.revision === revision) return prev;
   const keyring = loadKeyring(dir);
-  return { keyring, refused: [], revision: keyringRevision(dir) };
+  return { keyring, refused: [], revision };
 }
 
 function signature(dir: string): string {

@@ -86,6 +86,20 @@ const table: { name: string; argv: string[]; code: number; hits?: string[]; out?
   { name: '--keygen with host', argv: ['--keygen', V4], code: 64, err: /takes no host/ },
   { name: '--keygen bad type', argv: ['--keygen', '--type', 'rsa'], code: 64, err: /--type must be ed25519 or hmac/ },
   { name: '--spa and --keygen', argv: ['--spa', '--keygen'], code: 64, err: /exclude each other/ },
+  // -r / --repeat (knockd-ts extension): every hit N times in a row, -d after every copy
+  { name: '-r 3 sends every hit three times, in order', argv: ['-r', '3', V4, '7000', '8000:udp'], code: 0, out: '', err: '',
+    hits: [`tcp ${V4} v4 7000`, `tcp ${V4} v4 7000`, `tcp ${V4} v4 7000`, `udp ${V4} v4 8000`, `udp ${V4} v4 8000`, `udp ${V4} v4 8000`] },
+  { name: '--repeat=2 with -d: the delay after every copy', argv: ['--repeat=2', '-d', '10', V4, '1', '2'], code: 0, sleeps: [10, 10, 10, 10],
+    hits: [`tcp ${V4} v4 1`, `tcp ${V4} v4 1`, `tcp ${V4} v4 2`, `tcp ${V4} v4 2`] },
+  { name: '-r2 attached, --rep abbreviation, last wins', argv: ['-r2', '--rep', '1', V4, '1'], code: 0, hits: [`tcp ${V4} v4 1`] },
+  { name: '-r 1 is the default', argv: ['-r', '1', V4, '1', '2'], code: 0, hits: [`tcp ${V4} v4 1`, `tcp ${V4} v4 2`] },
+  { name: '-v -r 2 prints each hit once', argv: ['-v', '-r', '2', V4, '1'], code: 0, out: `hitting tcp ${V4}:1\n`, hits: [`tcp ${V4} v4 1`, `tcp ${V4} v4 1`] },
+  { name: '-r 0 refused', argv: ['-r', '0', V4, '1'], code: 64, hits: [], err: "knock: --repeat must be a whole number from 1 to 100 (got '0')\n" },
+  { name: '-r 101 refused', argv: ['-r', '101', V4, '1'], code: 64, hits: [], err: /--repeat must be a whole number from 1 to 100 \(got '101'\)/ },
+  { name: '-r x refused', argv: ['--repeat', '2x', V4, '1'], code: 64, hits: [], err: /got '2x'/ },
+  { name: 'missing -r argument', argv: [V4, '1', '-r'], code: 1, out: USAGE, hits: [], err: "knock: option requires an argument -- 'r'\n" },
+  { name: '--spa with -r', argv: ['--spa', '-r', '2', '--key', '/k', V4], code: 64, err: /'-r' does not apply to --spa/ },
+  { name: '-h lists -r', argv: ['-h'], code: 1, out: /-r, --repeat <n> {5}send every hit <n> times/ },
 ];
 
 for (const row of table) {
@@ -298,6 +312,22 @@ test('wire: one SYN per TCP hit (no retransmission when dropped), one 0x00 byte 
   }
 });
 
+test('wire: -r 3 puts three plain SYNs / three 0x00 datagrams per hit on the wire, hit by hit', async (t) => {
+  const skip = e2eSkipReason();
+  if (skip) { t.skip(skip); return; }
+  const tcpdumpOk = (await import('node:child_process')).spawnSync('tcpdump', ['--version']).error === undefined;
+  if (!tcpdumpOk) { t.skip('tcpdump not installed'); return; }
+  const pair = await createPair('h6rep');
+  const dir = mkdtempSync(join(tmpdir(), 'h6rep-'));
+  try {
+    const got = await capture(pair, dir, 'rep', [process.execPath, '-e', ourRunner, '--', '-r', '3', pair.serverV4, '7001', '7002:udp', '7003'], 4);
+    assert.deepEqual(got.map((p) => `${p.proto}/${p.dport}/${p.flags ?? ''}/${p.payload}`),
+      ['tcp/7001/2/', 'tcp/7001/2/', 'tcp/7001/2/', 'udp/7002//00', 'udp/7002//00', 'udp/7002//00', 'tcp/7003/2/', 'tcp/7003/2/', 'tcp/7003/2/']);
+  } finally {
+    await pair.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 // ---------------------------------------------------------------------------------------------
 // SPA routes: knock --keygen / --spa reach src/cli/spa-client.ts (loaded on demand)

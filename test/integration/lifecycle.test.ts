@@ -150,3 +150,33 @@ test('one-time sequences through the daemon: each line opens once, then the door
     assert.match(readFileSync(ots, 'latin1'), /^#7000,8000\n#7001,8001\n$/);
   } finally { await r.cleanup(); }
 });
+
+test('keys change on SIGHUP: a revoked key is applied by reload(); an unchanged directory rebuilds nothing', () => withRig(async (r) => {
+  const first = r.d.engine.setup.keyring;
+  assert.equal(r.d.reload(), true);
+  assert.equal(r.d.engine.setup.keyring, first, 'same revision: the same keyring object');
+  r.knock(C);
+  await r.time.advance(0);
+  assert.equal(r.fw.count(`ssh-${C}`), 1);
+  const f = join(r.keys, 'alice.key');
+  writeFileSync(f, `${readFileSync(f, 'utf8')}revoked = 2020-01-01T00:00:00.000Z\n`);
+  assert.equal(r.d.reload(), true);
+  await r.time.advance(0);
+  assert.notEqual(r.d.engine.setup.keyring, first);
+  assert.equal(r.fw.count(`ssh-${C}`), 0, 'the revoked key\'s door closed');
+  r.knock(C);
+  await r.time.advance(0);
+  assert.equal(r.records('knock.reject').at(-1)?.reason, 'revoked');
+}));
+
+test('knockd\'s per-hit log lines are rate-limited under a spoofed flood; the count of the rest is logged', () => withRig(async (r) => {
+  for (let i = 0; i < 2000; i++) r.capture().onPacket?.(packet(`10.7.${i >> 8}.${i & 255}`, 'tcp', 7000), r.time.now);
+  await r.time.advance(10_000);
+  r.classic(C);
+  await r.time.advance(0);
+  const lines = readFileSync(r.logFile, 'utf8').split('\n');
+  const stages = lines.filter((l) => /: Stage 1$/.test(l)).length;
+  assert.ok(stages <= 200 + 10 * 50 + 1, `${stages} stage lines logged`);
+  assert.ok(lines.some((l) => /stage and timeout lines not logged/.test(l)), 'the suppressed count is logged');
+  assert.ok(lines.some((l) => new RegExp(`${C}: classic: OPEN SESAME`).test(l)), 'a real knock is still logged');
+}));

@@ -13,7 +13,7 @@ import type { Config, Door, Hit } from '../config/types.js';
 import type { Keyring } from '../keys/keyring.js';
 import { SequenceMatcher } from '../knock/matcher.js';
 import { buildFilter } from '../packet/bpf.js';
-import { KeyedBuckets, type BucketSpec } from '../spa/ratelimit.js';
+import { KeyedBuckets, TokenBucket, type BucketSpec } from '../spa/ratelimit.js';
 import type { SpaVerifier } from '../spa/verify.js';
 import type { Packet } from '../types.js';
 import type { CloseReason } from '../audit/events.js';
@@ -40,11 +40,15 @@ export interface EngineOptions {
   readonly machine?: DoorMachineOptions;
   /** -l: look up knockers' names for the log. */
   readonly lookup?: boolean;
+  /** Random seed for the attempt table's hash index, so spoofed sources cannot be aimed at one bucket. */
+  readonly hashSeed?: number;
 }
 
 /** Per classic door: new opens allowed per second (ClassicOpenRate), with a burst of four seconds' worth. */
 export const classicRate = (c: Config): BucketSpec => ({ burst: 4 * c.options.classicOpenRate, perSecond: c.options.classicOpenRate });
 const MAX_NAMES = 1024;
+/** knockd logs a line per hit; under a spoofed flood that is the attacker writing our log: at most this many. */
+export const PROGRESS_LINES: BucketSpec = { burst: 200, perSecond: 50 };
 
 /** The libpcap filter for a setup (pure; the daemon applies it before swapping). */
 export function filterFor(s: EngineSetup, doors: readonly Door[] = s.config.doors): string {
@@ -61,13 +65,20 @@ export class Engine {
   #budgets: KeyedBuckets;
   readonly #rejects = new RejectCounter();
   readonly #names = new Map<string, string>();
+  readonly #progress = new TokenBucket(PROGRESS_LINES);
+  #progressDropped = 0;
   readonly #lookup: boolean;
+  readonly #hashSeed: number | undefined;
   #stopping = false;
+  /** The keyring the verifier holds (it was built with the setup's). */
+  #verifierKeys: Keyring | undefined;
   /** Bugs caught at the verifier boundary (never silently turned into rejects). */
   internalErrors = 0;
 
   constructor(s: EngineSetup, o: EngineOptions = {}) {
     this.#s = s;
+    this.#verifierKeys = s.keyring;
+    this.#hashSeed = o.hashSeed;
     this.#doors = [...s.config.doors];
     this.#matcher = this.#newMatcher();
     this.#machine = new DoorMachine(o.machine);
@@ -154,7 +165,8 @@ export class Engine {
 
   /** A new keyring: takes effect for the next packet; doors of keys now gone, revoked or expired close. */
   keys(keyring: Keyring, now: number): Effect[] {
-    this.#s.verifier?.setKeyring(keyring);
+    // the same object means nothing changed on disk: no key objects are rebuilt
+    if (keyring !== this.#verifierKeys) { this.#s.verifier?.setKeyring(keyring); this.#verifierKeys = keyring; }
     this.#s = { ...this.#s, keyring };
     const dead = (name: string): boolean => {
       const r = keyring.byName(name);
@@ -182,6 +194,16 @@ export class Engine {
     return knockEffects(evs, {
       who: (src) => { const n = this.#names.get(src); return n ? `${src} (${n})` : src; },
       lookup: this.#lookup,
+      progressLine: (line) => {
+        if (!this.#progress.take(now)) { this.#progressDropped++; return []; }
+        const fx: Effect[] = [];
+        if (this.#progressDropped > 0) {
+          fx.push({ kind: 'klog', line: `(${this.#progressDropped} stage and timeout lines not logged: more than ${PROGRESS_LINES.perSecond}/s)` });
+          this.#progressDropped = 0;
+        }
+        fx.push({ kind: 'klog', line });
+        return fx;
+      },
       admit: (i) => this.#budgets.get(String(i)).take(now),
       consumed: (i, door) => {
         this.#setDoor(i, { ...door, sequence: [] });   // no second use while the file is rewritten
@@ -198,7 +220,10 @@ export class Engine {
   }
 
   #newMatcher(): SequenceMatcher {
-    return new SequenceMatcher(this.#doors, { maxAttempts: this.#s.config.options.maxAttempts, localAddrs: this.#s.localAddrs });
+    return new SequenceMatcher(this.#doors, {
+      maxAttempts: this.#s.config.options.maxAttempts, localAddrs: this.#s.localAddrs,
+      ...(this.#hashSeed !== undefined ? { hashSeed: this.#hashSeed } : {}),
+    });
   }
 
   /** Whether the SPA port is also a UDP hit of some door; if not, SPA datagrams skip the matcher. */

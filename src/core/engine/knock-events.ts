@@ -14,6 +14,8 @@ export interface KnockContext {
   who(src: string): string;
   /** -l: look up names of new knockers. */
   readonly lookup: boolean;
+  /** knockd's per-hit lines (Stage N, sequence timeout) are rate-limited: anyone can cause them. */
+  progressLine(line: string): Effect[];
   /** The door's open-rate budget (taken only when a start command would run). */
   admit(doorIndex: number): boolean;
   /** A used one-time sequence: disable the door until the file gave the next one. */
@@ -28,10 +30,10 @@ export function knockEffects(events: readonly KnockEvent[], c: KnockContext): Ef
     switch (ev.kind) {
       case 'stage':
         if (ev.stage === 1 && c.lookup) fx.push({ kind: 'lookup', src: ev.src });
-        fx.push({ kind: 'klog', line: `${who}: ${ev.door.name}: Stage ${ev.stage}` });
+        fx.push(...c.progressLine(`${who}: ${ev.door.name}: Stage ${ev.stage}`));
         break;
       case 'timeout':
-        fx.push({ kind: 'klog', line: `${who}: ${ev.door.name}: sequence timeout (stage ${ev.stage})` });
+        fx.push(...c.progressLine(`${who}: ${ev.door.name}: sequence timeout (stage ${ev.stage})`));
         fx.push({ kind: 'audit', event: { event: 'knock.reject', reason: 'sequence-timeout', src: ev.src, door: ev.door.name, principal: { kind: 'sequence' } } });
         break;
       case 'invalid':

@@ -3,7 +3,10 @@
  * with its bugs fixed. Pure: time arrives as `now` (ms since epoch, capture time).
  *
  * Contract kept from knockd:
- *  - an attempt is keyed by (source address text, door); several doors advance in parallel;
+ *  - an attempt is keyed by (source address, door); several doors advance in parallel. The key
+ *    is the packet's 4 or 16 source bytes (`srcBytes`, which must match `family`), so one
+ *    source has one key. Events about the packet being offered carry its `src` text; timeouts
+ *    and evictions carry the canonical text of the stored bytes (the same for decoded packets);
  *  - `seq_timeout` is measured from the FIRST hit (not between hits);
  *  - a wrong *visible* hit invalidates the attempt; TCP packets whose flags do not match the
  *    door are ignored for that door (never invalidate);
@@ -22,8 +25,10 @@
  *    whole pcap seconds, and are reported by `expire(now)` without waiting for traffic (§2.7);
  *  - the attempt table is bounded by `maxAttempts`: a new attempt evicts the oldest attempt
  *    still at stage 1, or is refused when every attempt has progressed further (§2.10);
- *  - every operation is O(doors + log n) per packet: a Map for the attempts, an intrusive
- *    list of stage-1 attempts (eviction order), an indexed min-heap of deadlines.
+ *  - every operation is O(doors + log n) per packet, and the table costs a fixed number of
+ *    bytes per attempt with no per-attempt object or string (attempt-table.ts: typed arrays,
+ *    a seeded open-addressing index keyed by door and source bytes, an intrusive list of
+ *    stage-1 attempts in eviction order; deadline-heap.ts: an indexed min-heap of deadlines).
  *
  * Visibility: knockd's BPF filter only delivers packets some door could use. offer() may be
  * given any packet, so only packets whose (proto, dstPort) is a hit of some door whose
@@ -36,6 +41,8 @@ import type { Door, Hit } from '../config/types.js';
 import type { Packet } from '../types.js';
 import { AppError } from '../errors.js';
 import { flagMasks, flagsMatchMasks } from './flags.js';
+import { AttemptTable, doorHash, mix32, sourceHash } from './attempt-table.js';
+import { DeadlineHeap } from './deadline-heap.js';
 
 export type KnockEvent =
   | { kind: 'stage'; doorIndex: number; door: Door; src: string; family: 4 | 6; stage: number }
@@ -45,7 +52,16 @@ export type KnockEvent =
   | { kind: 'evicted'; doorIndex: number; door: Door; src: string; stage: number }
   | { kind: 'refused'; doorIndex: number; door: Door; src: string };
 
-export interface MatcherOptions { maxAttempts: number; localAddrs: readonly string[] }
+export interface MatcherOptions {
+  maxAttempts: number;
+  localAddrs: readonly string[];
+  /**
+   * Seed of the attempt index's hash (spoofed sources are chosen by the attacker). The daemon
+   * should pass a random 32-bit value; without it the seed is derived from the doors' sequences
+   * and commands, which an attacker does not know unless the configuration is public.
+   */
+  hashSeed?: number;
+}
 
 interface DoorInfo {
   readonly door: Door;
@@ -55,47 +71,42 @@ interface DoorInfo {
   readonly timeoutMs: number;
 }
 
-interface Attempt {
-  readonly key: string;
-  readonly doorIndex: number;
-  readonly src: string;
-  readonly family: 4 | 6;
-  readonly id: number;        // creation order, heap tie-break (deterministic event order)
-  readonly deadline: number;  // firstHit + seqTimeout*1000; dead when now >= deadline
-  stage: number;              // hits matched so far (1-based)
-  heapIdx: number;
-  prev: Attempt | undefined;  // stage-1 list (only while stage === 1)
-  next: Attempt | undefined;
-  inList: boolean;
-}
-
-const hitKey = (proto: string, port: number): string => `${proto}:${port}`;
+/** Numeric (proto, port) key of the visibility map: no string per packet. */
+const hitKey = (proto: string, port: number): number => (proto === 'udp' ? 65536 : 0) + port;
 
 function hitEq(h: Hit | undefined, p: Packet): boolean {
   return h !== undefined && h.port === p.dstPort && h.proto === p.proto;
 }
 
+/** FNV-1a over the doors' sequences, names and commands (the default hash seed). */
+function configSeed(doors: readonly Door[]): number {
+  let h = 0x811c9dc5;
+  const text = JSON.stringify(doors.map((d) => [d.name, d.sequence, d.startCommand, d.stopCommand, d.target]));
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return mix32(h >>> 0);
+}
+
 export class SequenceMatcher {
   private readonly doors: DoorInfo[] = [];
-  private readonly maxAttempts: number;
   private readonly localAll: boolean;
   private readonly local: ReadonlySet<string>;
-  /** "proto:port" → indices of doors having that hit (for the visibility test). */
-  private visibility = new Map<string, number[]>();
-  private readonly attempts = new Map<string, Attempt>();
-  private readonly heap: Attempt[] = [];
-  private head: Attempt | undefined;  // oldest stage-1 attempt
-  private tail: Attempt | undefined;
+  /** hitKey → indices of doors having that hit (for the visibility test). */
+  private visibility = new Map<number, number[]>();
+  private readonly table: AttemptTable;
+  private readonly heap: DeadlineHeap;
+  private readonly seed: number;
   private nextId = 0;
 
   constructor(doors: readonly Door[], opts: MatcherOptions) {
     if (!Number.isSafeInteger(opts.maxAttempts) || opts.maxAttempts < 1) {
       throw new AppError('ERR_CONFIG_VALUE', `MaxAttempts must be a positive integer, got ${String(opts.maxAttempts)}`);
     }
-    this.maxAttempts = opts.maxAttempts;
+    this.table = new AttemptTable(opts.maxAttempts);
+    this.heap = new DeadlineHeap(this.table);
     this.localAll = opts.localAddrs.length === 0;
     this.local = new Set(opts.localAddrs);
     for (const d of doors) this.doors.push(SequenceMatcher.info(d));
+    this.seed = opts.hashSeed !== undefined && Number.isFinite(opts.hashSeed) ? mix32(opts.hashSeed >>> 0) : configSeed(doors);
     this.rebuildVisibility();
   }
 
@@ -106,7 +117,7 @@ export class SequenceMatcher {
   }
 
   private rebuildVisibility(): void {
-    const m = new Map<string, number[]>();
+    const m = new Map<number, number[]>();
     this.doors.forEach((d, i) => {
       for (const h of d.seq) {
         const k = hitKey(h.proto, h.port);
@@ -138,36 +149,43 @@ export class SequenceMatcher {
   /**
    * Process one captured packet. First reports every attempt whose deadline is <= now (exactly
    * what expire(now) would), then handles the packet for every door it is relevant to, in config
-   * order. Never throws on any packet; malformed input (non-string addresses, non-finite now)
-   * yields no events.
+   * order. Never throws on any packet; malformed input (non-string addresses, source bytes that
+   * are not 4 bytes for family 4 / 16 for family 6, non-finite now) yields no events.
    */
   offer(p: Packet, now: number): KnockEvent[] {
     const ev: KnockEvent[] = [];
     if (p === null || typeof p !== 'object' || typeof p.src !== 'string' || typeof p.dst !== 'string'
         || !Number.isFinite(now)) return ev;
-    this.expireInto(now, ev);
     const family: 4 | 6 = p.family === 6 ? 6 : 4;
+    const b = p.srcBytes;
+    if (!(b instanceof Uint8Array) || b.length !== (family === 6 ? 16 : 4)) return ev;
+    this.expireInto(now, ev);
+    const w = (j: number): number => (((b[j] ?? 0) << 24) | ((b[j + 1] ?? 0) << 16) | ((b[j + 2] ?? 0) << 8) | (b[j + 3] ?? 0)) >>> 0;
+    const w0 = w(0), w1 = family === 6 ? w(4) : 0, w2 = family === 6 ? w(8) : 0, w3 = family === 6 ? w(12) : 0;
+    const sh = sourceHash(this.seed, family, w0, w1, w2, w3);
+    const t = this.table;
     let vis: boolean | undefined;
     for (let i = 0; i < this.doors.length; i++) {
       const d = this.doors[i];
       if (d === undefined || d.seq.length === 0 || !this.relevant(d, p.dst)) continue;
       if (!flagsMatchMasks(d.set, d.clear, p)) continue;        // ignored for this door, never resets
-      const key = `${i}|${p.src}`;
-      const a = this.attempts.get(key);
-      if (a === undefined) {
-        if (hitEq(d.seq[0], p)) this.start(i, d, key, p.src, family, now, ev);
+      const h = doorHash(sh, i);
+      const s = t.find(h, i, family, w0, w1, w2, w3);
+      if (s < 0) {
+        if (hitEq(d.seq[0], p)) this.start(i, d, h, family, w0, w1, w2, w3, p.src, now, ev);
         continue;
       }
-      if (hitEq(d.seq[a.stage], p)) {
-        this.advance(a, d, ev);
-      } else if (hitEq(d.seq[a.stage - 1], p)) {
+      const stage = t.stage[s] ?? 0;
+      if (hitEq(d.seq[stage], p)) {
+        this.advance(s, i, d, p.src, family, ev);
+      } else if (hitEq(d.seq[stage - 1], p)) {
         // retransmission of the hit just completed (knockd #92): ignore
       } else {
         if (vis === undefined) vis = this.visible(p);
         if (!vis) continue;
-        ev.push({ kind: 'invalid', doorIndex: i, door: d.door, src: a.src, stage: a.stage });
-        this.remove(a);
-        if (hitEq(d.seq[0], p)) this.start(i, d, key, p.src, family, now, ev);
+        ev.push({ kind: 'invalid', doorIndex: i, door: d.door, src: p.src, stage });
+        this.remove(s);
+        if (hitEq(d.seq[0], p)) this.start(i, d, h, family, w0, w1, w2, w3, p.src, now, ev);
       }
     }
     return ev;
@@ -181,7 +199,8 @@ export class SequenceMatcher {
   }
 
   nextDeadline(): number | undefined {
-    return this.heap[0]?.deadline;
+    const s = this.heap.top();
+    return s < 0 ? undefined : this.table.deadline[s];
   }
 
   /** Replace a door (one-time-sequence rotation). Its attempts in progress are dropped silently. */
@@ -189,146 +208,68 @@ export class SequenceMatcher {
     if (!Number.isInteger(index) || index < 0 || index >= this.doors.length) {
       throw new AppError('ERR_INTERNAL', `setDoor: no door with index ${index}`);
     }
-    const drop: Attempt[] = [];
-    for (const a of this.attempts.values()) if (a.doorIndex === index) drop.push(a);
-    for (const a of drop) this.remove(a);
+    for (const s of this.table.slotsOfDoor(index)) this.remove(s);
     this.doors[index] = SequenceMatcher.info(door);
     this.rebuildVisibility();
   }
 
   size(): number {
-    return this.attempts.size;
+    return this.table.size;
   }
 
   // ---------------------------------------------------------------- internals
 
   private expireInto(now: number, ev: KnockEvent[]): void {
+    const t = this.table;
     for (;;) {
-      const a = this.heap[0];
-      if (a === undefined || now < a.deadline) return;
-      const d = this.doors[a.doorIndex];
-      this.remove(a);
-      if (d !== undefined) ev.push({ kind: 'timeout', doorIndex: a.doorIndex, door: d.door, src: a.src, stage: a.stage });
+      const s = this.heap.top();
+      if (s < 0 || now < (t.deadline[s] ?? 0)) return;
+      const di = t.door[s] ?? 0, d = this.doors[di];
+      const src = t.srcText(s), stage = t.stage[s] ?? 0;
+      this.remove(s);
+      if (d !== undefined) ev.push({ kind: 'timeout', doorIndex: di, door: d.door, src, stage });
     }
   }
 
-  private start(i: number, d: DoorInfo, key: string, src: string, family: 4 | 6, now: number, ev: KnockEvent[]): void {
+  private start(i: number, d: DoorInfo, h: number, family: 4 | 6, w0: number, w1: number, w2: number, w3: number,
+    src: string, now: number, ev: KnockEvent[]): void {
     if (d.seq.length === 1) {
       ev.push({ kind: 'stage', doorIndex: i, door: d.door, src, family, stage: 1 });
       ev.push({ kind: 'open', doorIndex: i, door: d.door, src, family });
       return;
     }
-    if (this.attempts.size >= this.maxAttempts) {
-      const victim = this.head;
-      if (victim === undefined) {
+    const t = this.table;
+    if (t.size >= t.max) {
+      const victim = t.head;
+      if (victim < 0) {
         ev.push({ kind: 'refused', doorIndex: i, door: d.door, src });
         return;
       }
-      const vd = this.doors[victim.doorIndex];
+      const vi = t.door[victim] ?? 0, vd = this.doors[vi];
+      const vsrc = t.srcText(victim), vstage = t.stage[victim] ?? 0;
       this.remove(victim);
-      if (vd !== undefined) ev.push({ kind: 'evicted', doorIndex: victim.doorIndex, door: vd.door, src: victim.src, stage: victim.stage });
+      if (vd !== undefined) ev.push({ kind: 'evicted', doorIndex: vi, door: vd.door, src: vsrc, stage: vstage });
+    } else if (t.size >= t.capacity && t.grow()) {
+      this.heap.grow(t.capacity);
     }
     let deadline = now + d.timeoutMs;
     if (Number.isNaN(deadline)) deadline = now;
-    const a: Attempt = {
-      key, doorIndex: i, src, family, id: this.nextId++, deadline,
-      stage: 1, heapIdx: -1, prev: undefined, next: undefined, inList: false,
-    };
-    this.attempts.set(key, a);
-    this.heapPush(a);
-    this.listAppend(a);
+    const s = t.add(h, i, family, w0, w1, w2, w3, this.nextId++, deadline);
+    this.heap.push(s);
     ev.push({ kind: 'stage', doorIndex: i, door: d.door, src, family, stage: 1 });
   }
 
-  private advance(a: Attempt, d: DoorInfo, ev: KnockEvent[]): void {
-    if (a.inList) this.listRemove(a);
-    a.stage += 1;
-    ev.push({ kind: 'stage', doorIndex: a.doorIndex, door: d.door, src: a.src, family: a.family, stage: a.stage });
-    if (a.stage >= d.seq.length) {
-      this.remove(a);
-      ev.push({ kind: 'open', doorIndex: a.doorIndex, door: d.door, src: a.src, family: a.family });
+  private advance(s: number, i: number, d: DoorInfo, src: string, family: 4 | 6, ev: KnockEvent[]): void {
+    const stage = this.table.advance(s);
+    ev.push({ kind: 'stage', doorIndex: i, door: d.door, src, family, stage });
+    if (stage >= d.seq.length) {
+      this.remove(s);
+      ev.push({ kind: 'open', doorIndex: i, door: d.door, src, family });
     }
   }
 
-  private remove(a: Attempt): void {
-    if (this.attempts.get(a.key) === a) this.attempts.delete(a.key);
-    if (a.inList) this.listRemove(a);
-    if (a.heapIdx >= 0) this.heapRemove(a.heapIdx);
-  }
-
-  // stage-1 list (oldest first)
-  private listAppend(a: Attempt): void {
-    a.prev = this.tail;
-    a.next = undefined;
-    if (this.tail !== undefined) this.tail.next = a; else this.head = a;
-    this.tail = a;
-    a.inList = true;
-  }
-
-  private listRemove(a: Attempt): void {
-    if (a.prev !== undefined) a.prev.next = a.next; else this.head = a.next;
-    if (a.next !== undefined) a.next.prev = a.prev; else this.tail = a.prev;
-    a.prev = a.next = undefined;
-    a.inList = false;
-  }
-
-  // indexed binary min-heap on (deadline, id)
-  private less(x: Attempt, y: Attempt): boolean {
-    return x.deadline < y.deadline || (x.deadline === y.deadline && x.id < y.id);
-  }
-
-  private heapSet(i: number, a: Attempt): void {
-    this.heap[i] = a;
-    a.heapIdx = i;
-  }
-
-  private heapPush(a: Attempt): void {
-    this.heapSet(this.heap.length, a);
-    this.siftUp(a.heapIdx);
-  }
-
-  private heapRemove(i: number): void {
-    const h = this.heap;
-    const gone = h[i];
-    const last = h.pop();
-    if (gone !== undefined) gone.heapIdx = -1;
-    if (last === undefined || i >= h.length) return; // removed the last slot
-    this.heapSet(i, last);
-    this.siftUp(i);
-    this.siftDown(last.heapIdx);
-  }
-
-  private siftUp(i: number): void {
-    const h = this.heap;
-    const a = h[i];
-    if (a === undefined) return;
-    while (i > 0) {
-      const pi = (i - 1) >> 1;
-      const parent = h[pi];
-      if (parent === undefined || !this.less(a, parent)) break;
-      this.heapSet(i, parent);
-      i = pi;
-    }
-    this.heapSet(i, a);
-  }
-
-  private siftDown(i: number): void {
-    const h = this.heap;
-    const a = h[i];
-    if (a === undefined) return;
-    const n = h.length;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      let c = l;
-      const lc = h[l], rc = h[l + 1];
-      if (lc === undefined) break;
-      let child = lc;
-      if (rc !== undefined && this.less(rc, lc)) { c = l + 1; child = rc; }
-      if (!this.less(child, a)) break;
-      this.heapSet(i, child);
-      i = c;
-    }
-    this.heapSet(i, a);
+  private remove(s: number): void {
+    this.heap.remove(s);
+    this.table.free(s);
   }
 }

@@ -68,18 +68,44 @@ function copy(b: Uint8Array, start: number, end: number): Uint8Array {
   return out;
 }
 
-/** Decode one captured frame. Never throws; undefined for anything that is not a usable TCP/UDP packet. */
-export function decodeFrame(link: LinkType, frame: Uint8Array): Packet | undefined {
+/** The 4 bytes at `o` as an owned array (no intermediate view: this runs for every captured frame). */
+function copy4(b: Uint8Array, o: number): Uint8Array {
+  const out = new Uint8Array(4);
+  out[0] = b[o] ?? 0; out[1] = b[o + 1] ?? 0; out[2] = b[o + 2] ?? 0; out[3] = b[o + 3] ?? 0;
+  return out;
+}
+
+/** The payload of every TCP packet: zero-length, so sharing one (frozen) instance is safe. */
+const EMPTY: Uint8Array = Object.freeze(new Uint8Array(0)) as Uint8Array;
+
+/**
+ * Text of the last IPv4 destination: a capture sees the same few local addresses over and over,
+ * so this saves formatting a string per frame. A cache of one entry, keyed by the 32-bit value.
+ */
+let lastDst4 = -1, lastDst4Text = '';
+function dstText4(b: Uint8Array): string {
+  const v = (((b[0] ?? 0) << 24) | ((b[1] ?? 0) << 16) | ((b[2] ?? 0) << 8) | (b[3] ?? 0)) >>> 0;
+  if (v !== lastDst4) { lastDst4Text = formatV4(b); lastDst4 = v; }
+  return lastDst4Text;
+}
+
+/**
+ * Decode one captured frame: its first `length` bytes (default all; clamped to the array), so a
+ * capture can pass its reused buffer without making a view per frame. Never throws; undefined
+ * for anything that is not a usable TCP/UDP packet.
+ */
+export function decodeFrame(link: LinkType, frame: Uint8Array, length?: number): Packet | undefined {
   try {
     if (!(frame instanceof Uint8Array)) return undefined;
-    return decodeLink(link, frame);
+    const n = length === undefined ? frame.length : Math.max(0, Math.min(Math.trunc(length) || 0, frame.length));
+    return decodeLink(link, frame, n);
   } catch {
     return undefined; // defensive: the code below is written not to throw
   }
 }
 
-function decodeLink(link: LinkType, f: Uint8Array): Packet | undefined {
-  const len = f.length;
+/** `len` = bytes of `f` that belong to the frame; nothing at or after it is read. */
+function decodeLink(link: LinkType, f: Uint8Array, len: number): Packet | undefined {
   switch (link) {
     case 'ETHERNET': {
       if (len < 14) return undefined;
@@ -90,31 +116,32 @@ function decodeLink(link: LinkType, f: Uint8Array): Packet | undefined {
         type = u16(f, off + 2);
         off += 4;
       }
-      return byEthertype(type, f, off);
+      return byEthertype(type, f, off, len);
     }
     case 'LINUX_SLL': {
       if (len < 16) return undefined;
       if (u16(f, 0) === PACKET_OUTGOING) return undefined;
-      return byEthertype(u16(f, 14), f, 16);
+      return byEthertype(u16(f, 14), f, 16, len);
     }
     case 'LINUX_SLL2': {
       if (len < 20) return undefined;
       if (f[10] === PACKET_OUTGOING) return undefined;
-      return byEthertype(u16(f, 0), f, 20);
+      return byEthertype(u16(f, 0), f, 20, len);
     }
     case 'NULL': {
       if (len < 4) return undefined;
       const le = ((f[0] ?? 0) | ((f[1] ?? 0) << 8) | ((f[2] ?? 0) << 16) | ((f[3] ?? 0) << 24)) >>> 0;
       const be = (((f[0] ?? 0) << 24) | ((f[1] ?? 0) << 16) | ((f[2] ?? 0) << 8) | (f[3] ?? 0)) >>> 0;
       const fam = isNullFamily(le) ? le : be;
-      if (fam === 2) return ipv4(f, 4);
-      if (fam === 24 || fam === 28 || fam === 30) return ipv6(f, 4);
+      if (fam === 2) return ipv4(f, 4, len);
+      if (fam === 24 || fam === 28 || fam === 30) return ipv6(f, 4, len);
       return undefined;
     }
     case 'RAW': {
+      if (len < 1) return undefined;
       const v = (f[0] ?? 0) >> 4;
-      if (v === 4) return ipv4(f, 0);
-      if (v === 6) return ipv6(f, 0);
+      if (v === 4) return ipv4(f, 0, len);
+      if (v === 6) return ipv6(f, 0, len);
       return undefined;
     }
     default:
@@ -126,33 +153,34 @@ function isNullFamily(v: number): boolean {
   return v === 2 || v === 24 || v === 28 || v === 30;
 }
 
-function byEthertype(type: number, f: Uint8Array, off: number): Packet | undefined {
-  if (type === ETH_IPV4) return ipv4(f, off);
-  if (type === ETH_IPV6) return ipv6(f, off);
+function byEthertype(type: number, f: Uint8Array, off: number, len: number): Packet | undefined {
+  if (type === ETH_IPV4) return ipv4(f, off, len);
+  if (type === ETH_IPV6) return ipv6(f, off, len);
   return undefined;
 }
 
-function ipv4(f: Uint8Array, off: number): Packet | undefined {
-  if (f.length < off + 20) return undefined;
+function ipv4(f: Uint8Array, off: number, len: number): Packet | undefined {
+  if (len < off + 20) return undefined;
   const vihl = f[off] ?? 0;
   if (vihl >> 4 !== 4) return undefined;
   const ihl = (vihl & 0x0f) * 4;
   if (ihl < 20) return undefined;
   const total = u16(f, off + 2);
   if (total < ihl) return undefined;
-  const end = Math.min(f.length, off + total);
+  const end = Math.min(len, off + total);
   if (off + ihl > end) return undefined;
   if ((u16(f, off + 6) & 0x1fff) !== 0) return undefined; // not the first fragment
   const proto = f[off + 9] ?? 0;
-  const src = copy(f, off + 12, off + 16);
-  const dst = copy(f, off + 16, off + 20);
-  return l4(4, src, dst, formatV4(src), formatV4(dst), proto, f, off + ihl, end);
+  if (proto !== PROTO_TCP && proto !== PROTO_UDP) return undefined;
+  const src = copy4(f, off + 12);
+  const dst = copy4(f, off + 16);
+  return l4(4, src, dst, formatV4(src), dstText4(dst), proto, f, off + ihl, end);
 }
 
-function ipv6(f: Uint8Array, off: number): Packet | undefined {
-  if (f.length < off + 40) return undefined;
+function ipv6(f: Uint8Array, off: number, len: number): Packet | undefined {
+  if (len < off + 40) return undefined;
   if ((f[off] ?? 0) >> 4 !== 6) return undefined;
-  const end = Math.min(f.length, off + 40 + u16(f, off + 4));
+  const end = Math.min(len, off + 40 + u16(f, off + 4));
   let nh = f[off + 6] ?? 0;
   let p = off + 40;
   for (let i = 0; nh !== PROTO_TCP && nh !== PROTO_UDP; i++) {
@@ -181,7 +209,7 @@ function l4(family: 4 | 6, srcBytes: Uint8Array, dstBytes: Uint8Array, src: stri
     if (p + 20 > end) return undefined;
     return {
       family, src, dst, srcBytes, dstBytes, proto: 'tcp',
-      srcPort: u16(f, p), dstPort: u16(f, p + 2), tcpFlags: f[p + 13] ?? 0, payload: new Uint8Array(0),
+      srcPort: u16(f, p), dstPort: u16(f, p + 2), tcpFlags: f[p + 13] ?? 0, payload: EMPTY,
     };
   }
   if (proto === PROTO_UDP) {

@@ -166,3 +166,37 @@ test('fuzz: 200k random and mutated frames never throw and always satisfy the in
   console.log(`# fuzz: ${N} frames, ${decoded} decoded, ${(N / ms * 1000).toFixed(0)} frames/s (incl. invariant checks)`);
   assert.ok(decoded > 1000 && decoded < N, 'the mutator produces both decodable and undecodable frames');
 });
+
+test('decodeFrame(link, buffer, n) reads only the first n bytes: same result as a view, whatever follows', () => {
+  const r = rng(0xb0ff);
+  const big = new Uint8Array(65535);
+  for (const v of [...VALID, ...INVALID]) {
+    const full = bytes(v.hex);
+    for (let n = 0; n <= full.length; n++) {
+      // stale bytes of an earlier, longer frame after the n bytes of this one (cap reuses its buffer)
+      for (let j = 0; j < 256; j++) big[j] = r() & 0xff;
+      big.set(full.subarray(0, n));
+      const want = decodeFrame(v.link, full.subarray(0, n));
+      const got = decodeFrame(v.link, big, n);
+      assert.deepEqual(got && view(got), want && view(want), `${v.name} length ${n}`);
+      if (got) checkInvariants(got);
+    }
+  }
+  // out-of-range lengths are clamped to the array, never read past it
+  const f = bytes(VALID[0]!.hex);
+  assert.deepEqual(view(decodeFrame(VALID[0]!.link, f, 1e9)!), view(decodeFrame(VALID[0]!.link, f)!));
+  for (const bad of [-1, Number.NaN, 0]) assert.equal(decodeFrame(VALID[0]!.link, f, bad), undefined);
+});
+
+test('decoded packets own their bytes: a later frame in the same buffer changes nothing', () => {
+  const buf = new Uint8Array(2048);
+  const a = bytes(V4_UDP);
+  buf.set(a);
+  const p = decodeFrame('RAW', buf, a.length);
+  assert.ok(p);
+  const before = view(p), src = Uint8Array.from(p.srcBytes), dst = Uint8Array.from(p.dstBytes);
+  buf.fill(0xee);
+  assert.deepEqual(view(p), before);
+  assert.deepEqual(p.srcBytes, src);
+  assert.deepEqual(p.dstBytes, dst);
+});
