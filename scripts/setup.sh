@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # openssh-server and coturn: the e2e tests start their own sshd / STUN server inside namespaces
-# they create; the packages' own services are never used.
-PKGS=(libpcap-dev iptables nftables iproute2 knockd fwknop-server fwknop-client hping3 tcpdump procps util-linux libcap2-bin systemd openssh-client openssh-server coturn valgrind)
+# they create; the packages' own services are never used. go-md2man: man pages (npm pack,
+# scripts/build-deb.sh); man-db, logrotate: the package tests.
+PKGS=(libpcap-dev iptables nftables iproute2 knockd fwknop-server fwknop-client hping3 tcpdump procps util-linux libcap2-bin systemd openssh-client openssh-server coturn valgrind go-md2man man-db logrotate)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -39,4 +40,6 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet knockd 2>
   echo "setup: note: the Debian knockd service is active on this host; knockd-ts tests do not use it" >&2
 fi
 npm ci --no-audit --no-fund
+# cap is optional for npm (a client install needs no compiler), but the daemon and the tests need it
+node -e "require('cap')" 2>/dev/null || { echo "setup: the optional module cap did not build (libpcap-dev, make, g++, python3 needed)" >&2; exit 1; }
 npm run build

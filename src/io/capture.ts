@@ -76,10 +76,23 @@ const DEFAULT_BUFFER = 2 * 1024 * 1024;
 const ERROR_REPORT_INTERVAL_MS = 1000;
 
 let capModule: CapModule | undefined;
+/**
+ * `cap` is an optionalDependency: it needs libpcap and a C toolchain to build, and a client-only
+ * install (`knock`) must succeed without them. When it is missing or broken the daemon says, in
+ * one line, what to install, or that SPA-only doors can run without pcap.
+ */
 function loadCap(): CapModule {
   if (!capModule) {
     const require = createRequire(import.meta.url);
-    capModule = require('cap') as CapModule;
+    try {
+      capModule = require('cap') as CapModule;
+    } catch (e) {
+      const why = msg(e).split('\n')[0] ?? '';
+      throw new AppError('ERR_CAPTURE', `packet capture needs the optional module 'cap' (libpcap), which could not be loaded (${why}): ` +
+        'install libpcap-dev and a C/C++ toolchain (Debian: apt install libpcap-dev build-essential python3), then reinstall ' +
+        "knockd-ts or run 'npm i cap' in its directory; or use the Debian package; SPA-only doors can run without pcap with " +
+        "'SPAMode = socket' in [options]", { cause: e });
+    }
   }
   return capModule;
 }
