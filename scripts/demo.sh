@@ -84,9 +84,9 @@ CONF
 say "config ($WORK/knockd.conf), validated:"
 node bin/knockd --check -c "$WORK/knockd.conf"
 
-say "client: generate an Ed25519 key; server admin enrols its public line for user alice"
+say "client: generate an Ed25519 key; server admin enrols its enrolment line (key.enrol) for user alice"
 HOME="$WORK/home" node bin/knock --keygen --key "$WORK/home/.knock/key"
-node bin/knockd -c "$WORK/knockd.conf" keys add alice "$(cat "$WORK/home/.knock/key.pub")" --doors ssh
+node bin/knockd -c "$WORK/knockd.conf" keys add alice "$(cat "$WORK/home/.knock/key.enrol")" --doors ssh
 
 say "server: starting knockd-ts"
 insrv node bin/knockd -c "$WORK/knockd.conf" -v > "$WORK/daemon.out" 2> "$WORK/daemon.err" &

@@ -51,7 +51,7 @@ export const USAGE =
 /** Printed after USAGE for an explicit -h/--help only, so error output stays byte-identical to knock 0.8. */
 export const SPA_USAGE =
   'signed single-packet authorization (knockd-ts):\n' +
-  '  knock --spa --key <file> [--door <name>] [--ttl <s>] [--allow-ip <ip>] [--spa-port <n>] [-4|-6] [-v] <host>\n' +
+  '  knock --spa --key <file> [--door <name>] [--ttl <s>] [--allow-ip <ip> | --nat] [--spa-port <n>] [-4|-6] [-v] <host>\n' +
   '  knock --keygen [--key <file>] [--type ed25519|hmac] [--force]\n' +
   '\n';
 
@@ -83,6 +83,7 @@ const SPA_LONG: LongOpt[] = [
   { name: 'ttl', arg: 'required', key: 'ttl' },
   { name: 'allow-ip', arg: 'required', key: 'allow-ip' },
   { name: 'spa-port', arg: 'required', key: 'spa-port' },
+  { name: 'nat', arg: 'none', key: 'nat' },
 ];
 
 export type OptEvent =
@@ -183,7 +184,7 @@ function versionText(): string {
 // ---------------------------------------------------------------------------------------------
 // main
 
-interface SpaOpts { key?: string; type?: string; force: boolean; door?: string; ttl?: string; allowIp?: string; spaPort?: string }
+interface SpaOpts { key?: string; type?: string; force: boolean; door?: string; ttl?: string; allowIp?: string; spaPort?: string; nat?: boolean }
 
 /** Parsed port argument: knock splits at the first ':' and only exact lowercase "udp" is UDP. */
 export function parsePortArg(arg: string, forceUdp: boolean): { service: string; proto: 'tcp' | 'udp' } {
@@ -228,6 +229,7 @@ export async function knockMain(argv: string[], io: KnockIo): Promise<number> {
       case 'ttl': spa.ttl = ev.value; spaOnly.push(ev.spelled); break;
       case 'allow-ip': spa.allowIp = ev.value; spaOnly.push(ev.spelled); break;
       case 'spa-port': spa.spaPort = ev.value; spaOnly.push(ev.spelled); break;
+      case 'nat': spa.nat = true; spaOnly.push(ev.spelled); break;
     }
   }
 
@@ -292,7 +294,8 @@ async function keygen(spa: SpaOpts, positionals: string[], classicOnly: string[]
   if (positionals.length > 0) return usageError(io, prog, `--keygen takes no host or ports (got '${positionals[0]}')`);
   const bad = [...classicOnly, ...(verbose ? ['-v'] : []), ...(family ? [`-${family}`] : []),
     ...(spa.door !== undefined ? ['--door'] : []), ...(spa.ttl !== undefined ? ['--ttl'] : []),
-    ...(spa.allowIp !== undefined ? ['--allow-ip'] : []), ...(spa.spaPort !== undefined ? ['--spa-port'] : [])];
+    ...(spa.allowIp !== undefined ? ['--allow-ip'] : []), ...(spa.spaPort !== undefined ? ['--spa-port'] : []),
+    ...(spa.nat ? ['--nat'] : [])];
   if (bad.length > 0) return usageError(io, prog, `option '${bad[0]}' does not apply to --keygen`);
   if (spa.type !== undefined && spa.type !== 'ed25519' && spa.type !== 'hmac') {
     return usageError(io, prog, `--type must be ed25519 or hmac (got '${spa.type}')`);
@@ -320,6 +323,10 @@ async function spaKnock(spa: SpaOpts, positionals: string[], classicOnly: string
   if (spa.ttl !== undefined) {
     if (!/^\d{1,9}$/.test(spa.ttl) || Number(spa.ttl) < 1) return usageError(io, prog, `--ttl must be a whole number of seconds >= 1 (got '${spa.ttl}')`);
     o.ttl = Number(spa.ttl);
+  }
+  if (spa.nat) {
+    if (spa.allowIp !== undefined) return usageError(io, prog, '--nat asks the server to open the address the knock comes from; it excludes --allow-ip');
+    o.nat = true;
   }
   if (spa.allowIp !== undefined) {
     const ip = parseIp(spa.allowIp);

@@ -2,7 +2,7 @@
  * `knockd`: the daemon (knockd 0.8's flags) plus admin subcommands:
  *   knockd [-i IF] [-d] [-c FILE] [-D] [-l] [-p FILE] [-g FILE] [-v] [-4] [-V] [-h]
  *   knockd --check [-c FILE]           validate and print the normalised config
- *   knockd [-c FILE] keys add|list|show|revoke ...
+ *   knockd [-c FILE] keys add|list|show|set|revoke|unrevoke|remove ...
  *   knockd [-c FILE] audit [filters]   who opened which door
  *   knockd [-c FILE] status            doors open right now
  */
@@ -46,7 +46,8 @@ function program(io: Io): Command {
     .helpOption('-h, --help', 'this help')
     .addHelpText('after', `
 admin commands:
-  knockd [-c FILE] keys add|list|show|revoke ...   manage enrolled SPA keys (KeysDir)
+  knockd [-c FILE] keys add|list|show|set|revoke|unrevoke|remove ...
+                                                  manage enrolled SPA keys (KeysDir)
   knockd [-c FILE] audit [--since T] [--until T] [--key K] [--door D] [--ip IP] [--json]
   knockd [-c FILE] status [--json]                 doors open right now`)
     .allowExcessArguments(true)
@@ -113,6 +114,9 @@ async function runSubcommand(sub: string, rest: string[], configPath: string, io
       const { keysMain } = await import('./keys.js');
       return keysMain(rest, {
         keysDir: config.options.keysDir, out: io.out, err: io.err,
+        spaDoors: config.doors.filter((d) => d.spa).map((d) => d.name),
+        stateDir: config.options.stateDir,
+        ...(config.options.auditLog !== undefined ? { auditLog: config.options.auditLog } : {}),
         notifyDaemon: () => signalDaemon(`${config.options.stateDir}/knockd.pid`),
       });
     }
@@ -132,17 +136,19 @@ async function runSubcommand(sub: string, rest: string[], configPath: string, io
 
 /**
  * SIGHUP the running daemon (if any) so key changes apply at once; fs.watch is the fallback.
+ * Returns the pid signalled, or undefined when no daemon runs.
  * The pid file outlives a killed daemon and its PID may now be someone else's, for whom SIGHUP
  * means "terminate": signal only a process whose command line is our knockd.
  */
-function signalDaemon(pidPath: string): void {
+function signalDaemon(pidPath: string): number | undefined {
   try {
     const pid = Number(readFileSync(pidPath, 'utf8').trim());
-    if (!Number.isInteger(pid) || pid <= 1) return;
+    if (!Number.isInteger(pid) || pid <= 1) return undefined;
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    if (!argv.some((a) => /(^|\/)knockd(\.js)?$/.test(a))) return;
+    if (!argv.some((a) => /(^|\/)knockd(\.js)?$/.test(a))) return undefined;
     process.kill(pid, 'SIGHUP');
-  } catch { /* no daemon running: nothing to tell */ }
+    return pid;   // keysMain waits for its acknowledgement (StateDir/keyring.ack)
+  } catch { return undefined; /* no daemon running: nothing to tell */ }
 }
 
 /** `-d`: Node cannot fork(), so re-run ourselves detached and wait until capture is up. */

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { DEFAULT_SPA_PORT } from '../core/config/types.js';
 import { AppError, exitCodeFor } from '../core/errors.js';
 import { parseIp, type Ip } from '../core/ip.js';
-import { clientKeyFromSecret, clientKeyFromSeed, formatClientKey, formatPublicLine, parseClientKey, type ClientKey } from '../core/keys/client.js';
+import { clientKeyFromSecret, clientKeyFromSeed, formatClientKey, formatEnrolLine, formatSharedLine, parseClientKey, type ClientKey } from '../core/keys/client.js';
 import { signerFor } from '../core/spa/sign.js';
 import { DOOR_NAME_RE, encodeRequest, MAX_DOOR_LEN } from '../core/spa/wire.js';
 
@@ -86,11 +86,14 @@ async function keygen(o: { key?: string; type?: 'ed25519' | 'hmac'; force?: bool
   const key = type === 'ed25519' ? clientKeyFromSeed(material) : clientKeyFromSecret(material);
   writeSecretFile(path, formatClientKey(key, `${comment} — PRIVATE, keep this file secret`), { overwrite: !!o.force });
   o.out(`wrote private key ${path} (mode 0600, key id ${key.id})\n`);
-  if (key.type === 'ed25519' && key.publicKey) {
-    const line = formatPublicLine(key.publicKey, comment);
-    writeFileSync(`${path}.pub`, `${line}\n`, { mode: 0o644 });
-    o.out(`wrote public key ${path}.pub\n`);
-    o.out(`Give this line to the server's administrator (knockd keys add NAME '<line>'):\n${line}\n`);
+  if (key.type === 'ed25519' && key.publicKey && key.mac1Key) {
+    // key.pub can be shared like an SSH public key; key.enrol (with the v2 mac1 key) goes to the
+    // server's administrator only: whoever holds it can spend this key's knock budget (PROTOCOL.md §5)
+    const line = formatEnrolLine(key.publicKey, key.mac1Key, comment);
+    writeSecretFile(`${path}.enrol`, `${line}\n`, { overwrite: !!o.force });
+    writeFileSync(`${path}.pub`, `${formatSharedLine(key.publicKey, comment)}\n`, { mode: 0o644 });
+    o.out(`wrote enrolment line ${path}.enrol (mode 0600) and shareable public line ${path}.pub\n`);
+    o.out(`Give this line to the server's administrator only (knockd keys add NAME '<line>'); key.pub may be shared:\n${line}\n`);
   } else {
     o.out(`This is a shared secret: hand the file to the server's administrator over a secure channel;\n` +
       `they enrol it with 'knockd keys add NAME --hmac-key-file FILE'. (Usually the server creates hmac keys:\n` +
@@ -105,6 +108,8 @@ function closeSocket(s: Socket): Promise<void> {
 
 export interface SpaOptions {
   key: string; host: string; door?: string; ttl?: number; allowIp?: string; spaPort?: number;
+  /** Ask the server to open the address the packet arrives from (v2 keys; the key needs --nat on the server). */
+  nat?: boolean;
   family?: 4 | 6; verbose?: boolean; out: (s: string) => void; err?: (s: string) => void;
   /** Tests: fixed clock and nonce source. */
   now?: () => number; random?: (n: number) => Uint8Array;
@@ -116,6 +121,9 @@ export async function spaMain(o: SpaOptions): Promise<number> {
 
 async function spa(o: SpaOptions): Promise<number> {
   const key = loadClientKeyFile(o.key);
+  if (o.nat && key.spaVersion !== 2) {
+    throw new AppError('ERR_USAGE', `--nat needs a v2 key ('${o.key}' is a 'knockd-ts-key v1' file); make one with 'knock --keygen' and have it enrolled with --nat`);
+  }
   const door = o.door ?? '';
   if (door.length > MAX_DOOR_LEN || !DOOR_NAME_RE.test(door)) throw new AppError('ERR_USAGE', `--door '${door}' must match [A-Za-z0-9_.-]{1,32}`);
   const ttl = o.ttl ?? 0;
@@ -146,13 +154,15 @@ async function spa(o: SpaOptions): Promise<number> {
     }
     const now = (o.now ?? Date.now)();
     const nonce = (o.random ?? ((n: number) => new Uint8Array(randomBytes(n))))(16);
-    const packet = encodeRequest({ timestampMs: now, nonce, ttl, allowIp, serverIp, door }, signerFor(key));
+    const packet = encodeRequest({ timestampMs: now, nonce, ttl, allowIp, serverIp, door, version: key.spaVersion, nat: !!o.nat }, signerFor(key));
     await new Promise<void>((resolve, reject) => { sock.send(packet, (err) => (err ? reject(err) : resolve())); });
     if (o.verbose) {
       o.out(`SPA knock sent to ${serverIp.family === 6 ? `[${serverIp.text}]` : serverIp.text}:${port}/udp (${packet.length} bytes)\n` +
         `  key ${key.type} ${key.id}${key.name ? ` (${key.name})` : ''}\n` +
         `  door ${door === '' ? '(default)' : door}, ttl ${ttl === 0 ? '(door default)' : `${ttl}s`}\n` +
-        `  open for ${allowIp.text}${o.allowIp === undefined ? ' (local source address; behind NAT pass --allow-ip PUBLIC-IP)' : ''}\n` +
+        (o.nat ? `  open for the address the server sees (--nat; local address ${allowIp.text})\n`
+          : `  open for ${allowIp.text}${o.allowIp === undefined ? ' (local source address; behind NAT pass --allow-ip PUBLIC-IP or --nat)' : ''}\n`) +
+        `  request v${key.spaVersion}\n` +
         `  timestamp ${new Date(now).toISOString()}\n`);
     }
     return 0;

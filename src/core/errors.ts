@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'ERR_CAPTURE'            // pcap could not be opened / filter rejected
   | 'ERR_STATE'              // state directory / journal problem
   | 'ERR_RESOLVE'            // host name could not be resolved
+  | 'ERR_DAEMON'             // the running daemon did not apply a change in time
   | 'ERR_INTERNAL';
 
 export class AppError extends Error {
@@ -47,6 +48,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'ERR_KEY_UNKNOWN':
     case 'ERR_KEYS_DIR': return 77;         // EX_NOPERM-ish: key material refused
     case 'ERR_RESOLVE': return 68;          // EX_NOHOST
+    case 'ERR_DAEMON': return 75;           // EX_TEMPFAIL: the change is made, not yet in force
     default: return 1;
   }
 }

@@ -28,8 +28,10 @@ import { Journal } from '../io/journal.js';
 import { createKnockdLog, type KnockdLog } from '../io/knockd-log.js';
 import { createAuditLog, type AuditLog } from '../io/audit-log.js';
 import { createLogger } from '../io/logger.js';
-import { loadKeyring, watchKeyring } from '../io/keystore.js';
+import { loadKeyring, watchKeyring, type KeyringLoad } from '../io/keystore.js';
+import { keyringAck, writeKeyringAck } from '../io/keyring-ack.js';
 import { ReplayStore } from '../io/replay-store.js';
+import { ensureDir } from '../io/safe-file.js';
 import { DoorController } from './doors.js';
 
 export interface DaemonOptions {
@@ -75,7 +77,9 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
   const audit: AuditLog = createAuditLog(config.options.auditLog);
   for (const w of config.warnings) logger.warn({ config: config.file }, w);
 
-  mkdirSync(config.options.stateDir, { recursive: true, mode: 0o700 });
+  // StateDir is trusted as KeysDir is (owner root or us, no group/other write, no symlink)
+  // before anything in it is read: a planted doors.json must never have its commands run.
+  ensureDir(config.options.stateDir, 'state directory', { code: 'ERR_STATE' });
   const journal = Journal.open(config.options.stateDir);
   // door commands are started by a small bash child: forking the daemon itself costs ~3 ms more per command
   const runner = new CommandRunner({ timeoutMs: 60_000, onNotice: (m, detail) => logger.warn(detail ?? {}, m) });
@@ -105,8 +109,17 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
   const spaContext = (c: Config) => ({
     doors: c.doors, ownAddrs: () => localAddrs, spaAddrs: c.options.spaAddresses,
     windowMs: c.options.spaWindow * 1000,
-    ...(bootMs !== undefined ? { notBeforeMs: bootMs } : {}),
+    // the replay store's history: largest window ever, and its floor (first start, raised window)
+    ...(replay ? { maxWindowMs: replay.maxWindowMs } : {}),
+    notBeforeMs: Math.max(bootMs ?? 0, replay?.floorMs ?? 0),
   });
+  /** Tell `knockd keys` which key-directory revision is in force (StateDir/keyring.ack). */
+  const ackKeys = (c: Config, load: KeyringLoad): void => {
+    for (const r of load.refused) logger.warn({ file: r.path }, `key record refused: ${r.error}`);
+    try { writeKeyringAck(c.options.stateDir, keyringAck(load, process.pid, Date.now())); } catch (e) {
+      logger.error({ err: e }, 'cannot write the keyring acknowledgement');
+    }
+  };
   /** Close the open SPA doors of keys that are gone or revoked in `k` (revocation closes doors). */
   const closeRevoked = (k: Keyring): void => {
     const now = Date.now();
@@ -120,10 +133,10 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
     void controller.closeWhere((l) => l.principal.kind === 'spa' && dead(l.principal.key), 'revoked');
   };
   /** Everything SPA needs that can fail (key directory, replay store); changes no running state. */
-  const prepareSpa = (c: Config): { keyring: Keyring; replay: ReplayStore } | undefined => {
+  const prepareSpa = (c: Config): { keyring: Keyring; load: KeyringLoad; replay: ReplayStore } | undefined => {
     if (!spaDoors(c)) return undefined;
-    const k = existsSync(c.options.keysDir) ? loadKeyring(c.options.keysDir) : loadKeyringOrEmpty(c.options.keysDir, logger);
-    return { keyring: k, replay: replay ?? ReplayStore.open(c.options.stateDir) };
+    const load = existsSync(c.options.keysDir) ? loadKeyring(c.options.keysDir) : loadKeyringOrEmpty(c.options.keysDir, logger);
+    return { keyring: load.keyring, load, replay: replay ?? ReplayStore.open(c.options.stateDir, { windowMs: c.options.spaWindow * 1000 }) };
   };
   /** Swap in prepared SPA state. Only SpaVerifier.setKeyring can throw, and it swaps atomically. */
   const applySpa = (c: Config, prepared: ReturnType<typeof prepareSpa>): void => {
@@ -133,15 +146,18 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
       stopWatch = undefined;
       return;
     }
+    replay = prepared.replay;
+    replay.setWindow(c.options.spaWindow * 1000, Date.now());   // a raised SPAWindow moves the floor first
     if (verifier) verifier.setKeyring(prepared.keyring);
     else verifier = new SpaVerifier(prepared.keyring, prepared.replay, spaContext(c));
     verifier.setContext(spaContext(c));
-    replay = prepared.replay;
     closeRevoked(prepared.keyring);
+    ackKeys(c, prepared.load);
     stopWatch?.();
-    stopWatch = existsSync(c.options.keysDir) ? watchKeyring(c.options.keysDir, (k) => {
+    stopWatch = existsSync(c.options.keysDir) ? watchKeyring(c.options.keysDir, (k, _revoked, load) => {
       verifier?.setKeyring(k);
       closeRevoked(k);
+      ackKeys(c, load);
     }, (e) => logger.error({ err: e }, 'key directory reload failed; keeping the previous keys')) : undefined;
   };
   applySpa(config, prepareSpa(config));
@@ -416,7 +432,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
   });
 }
 
-function loadKeyringOrEmpty(dir: string, logger: { warn: (o: object, m: string) => void }): Keyring {
+function loadKeyringOrEmpty(dir: string, logger: { warn: (o: object, m: string) => void }): KeyringLoad {
   logger.warn({ keysDir: dir }, 'KeysDir does not exist: no SPA key is enrolled, every SPA knock will be rejected');
   try { mkdirSync(dir, { recursive: true, mode: 0o700 }); } catch { /* reported by loadKeyring below */ }
   return loadKeyring(dir);

@@ -25,7 +25,7 @@ async function enrol(pair: NetnsPair, w: Workdir, name: string): Promise<string>
   const key = join(home, '.knock', 'key');
   const g = await runCmd(process.execPath, [bin('knock'), '--keygen', '--key', key]);
   assert.equal(g.code, 0, g.stderr);
-  const pub = readFileSync(`${key}.pub`, 'utf8').trim();
+  const pub = readFileSync(`${key}.enrol`, 'utf8').trim();
   const a = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'add', name, pub, '--doors', 'ssh']);
   assert.equal(a.code, 0, a.stderr + a.stdout);
   void pair;

@@ -14,6 +14,7 @@ import { parseCidr, parseIp, type Cidr } from '../ip.js';
 import { AppError } from '../errors.js';
 import type { Principal } from './events.js';
 import { parseWhen, TIME_SYNTAX } from '../time-text.js';
+import { printable } from '../text.js';
 
 /** A line longer than this is counted as bad without being parsed (bounds memory per line). */
 export const MAX_LINE = 64 * 1024;
@@ -435,12 +436,9 @@ export function parseIpFilter(text: string): Cidr {
 // ---------------------------------------------------------------------------------------
 // Rendering
 
-/** Remove control characters (terminal escapes) and cap length; the log is not trusted text. */
+/** The log is not trusted text: control characters become visible escapes, long values are cut (core/text.ts). */
 export function clean(s: string, max = 64): string {
-  // eslint-disable-next-line no-control-regex
-  let t = s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, '?');
-  if (t.length > max) t = t.slice(0, max - 1) + '…';
-  return t;
+  return printable(s, max);
 }
 
 const pad2 = (n: number) => String(n).padStart(2, '0');
