@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import nacl from 'tweetnacl';
 import type { Door } from '../../src/core/config/types.js';
 import { parseCidr, parseIp, type Ip } from '../../src/core/ip.js';
-import { ed25519KeyProblem, SMALL_ORDER_ENCODINGS, type PointProblem } from '../../src/core/keys/ed25519-point.js';
+import { ed25519KeyProblem, smallOrderEncodings, type PointProblem } from '../../src/core/keys/ed25519-point.js';
 import { keyIdHex, mac1Key, mac1KeyV2, toB64 } from '../../src/core/keys/id.js';
 import { Keyring } from '../../src/core/keys/keyring.js';
 import type { KeyRecord } from '../../src/core/keys/record.js';
@@ -83,7 +83,7 @@ function encodeY(y: bigint, sign: number): Uint8Array {
 /** Every small-order encoding, non-canonical encodings (y >= p) of large-order points, and off-curve strings. */
 function weakKeys(): WeakKeyVector[] {
   const P = 2n ** 255n - 19n;
-  const out: WeakKeyVector[] = [...SMALL_ORDER_ENCODINGS].sort().map((x) => {
+  const out: WeakKeyVector[] = [...smallOrderEncodings().keys()].sort().map((x) => {
     const problem = ed25519KeyProblem(unhex(x)) as PointProblem;
     return { hex: x, problem, note: problem === 'small-order' ? 'a point of order 1, 2, 4 or 8' : 'an encoding of a small-order point that is not canonical' };
   });

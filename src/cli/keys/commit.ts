@@ -87,7 +87,7 @@ async function applied(ctx: CommitContext): Promise<void> {
   const seen = r.ack ? `; it last applied revision ${r.ack.revision.slice(0, 12)} at ${new Date(r.ack.loadedAt).toISOString()}` : '';
   const why = r.why === 'exited'
     ? `knockd (pid ${pid}) exited before applying key directory revision ${revision.slice(0, 12)}`
-    : `knockd (pid ${pid}) has not applied key directory revision ${revision.slice(0, 12)} within ${Math.round(ctx.ackTimeoutMs / 1000)} s${seen}`;
+    : `knockd (pid ${pid}) has not applied key directory revision ${revision.slice(0, 12)} within ${ctx.ackTimeoutMs < 1000 ? `${ctx.ackTimeoutMs} ms` : `${Math.round(ctx.ackTimeoutMs / 1000)} s`}${seen}`;
   throw new AppError('ERR_DAEMON', `${why}; the record is changed on disk but NOT in force: check the daemon's log ('${printable(ctx.stateDir)}/keyring.ack')`);
 }
 

@@ -21,7 +21,7 @@ import { AppError } from '../errors.js';
 import { describeControl, hasControl } from '../text.js';
 import { fromB64, keyIdHex, mac1KeyV2, toB64, type KeyType } from './id.js';
 import { ed25519PublicFromSeed } from './ed25519.js';
-import { ed25519KeyProblem, POINT_PROBLEM_TEXT } from './ed25519-point.js';
+import { ed25519KeyProblem, POINT_PROBLEM_TEXT, weakEncodingProblem } from './ed25519-point.js';
 
 export const CLIENT_KEY_HEADER = 'knockd-ts-key v1';
 export const CLIENT_KEY_HEADER_V2 = 'knockd-ts-key v2';
@@ -123,9 +123,13 @@ export function formatSharedLine(publicKey: Uint8Array, comment?: string): strin
   return `${SHARE_PREFIX_V2} ${toB64(publicKey)}${commentText(comment)}`;
 }
 
-/** The problem with an Ed25519 public key, as a message fragment, or undefined when acceptable. */
-export function publicKeyProblem(pub: Uint8Array): string | undefined {
-  const p = ed25519KeyProblem(pub);
+/**
+ * The problem with an Ed25519 public key, as a message fragment, or undefined when acceptable.
+ * `full` (enrolment) also decodes the point; without it (loading records, every reload) only the
+ * cheap test runs, which refuses every key a signature can be forged for.
+ */
+export function publicKeyProblem(pub: Uint8Array, full = false): string | undefined {
+  const p = full ? ed25519KeyProblem(pub) : weakEncodingProblem(pub);
   return p === undefined ? undefined : `the public key is ${POINT_PROBLEM_TEXT[p]}`;
 }
 
@@ -155,7 +159,7 @@ export function parsePublicLine(line: string, where = 'public key'): ParsedPubli
   }
   const b64 = parts[1] as string;
   const publicKey = fromB64(b64, 32) ?? fail(`'${b64.slice(0, 60)}' is not base64 of 32 bytes`);
-  const problem = publicKeyProblem(publicKey);
+  const problem = publicKeyProblem(publicKey, true);
   if (problem) fail(`refused: ${problem}`);
   let mac1Key: Uint8Array | undefined;
   let rest = parts.slice(2);

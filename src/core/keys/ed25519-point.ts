@@ -9,9 +9,10 @@
  * blindly. A real key pair (A = [a]B, any Ed25519 implementation) is never refused.
  *
  * Arithmetic on the twisted Edwards curve -x^2 + y^2 = 1 + d x^2 y^2 over p = 2^255 - 19
- * (RFC 8032 §5.1), affine, with BigInt: slow (~1 ms) but only run when a key is enrolled or a
- * record is loaded, never per packet. SMALL_ORDER_ENCODINGS (per packet, a set lookup) lists
- * every encoding of a small-order point, canonical or not, for the signature's R. Pure.
+ * (RFC 8032 §5.1), affine, with BigInt: slow (~1 ms), so ed25519KeyProblem runs only when a
+ * key is enrolled. Loading records and installing a keyring use weakEncodingProblem (a lookup in
+ * the 14 encodings of small-order points, plus y >= p), which refuses every key a signature can
+ * be forged for; the verifier checks a signature's R against the same 14 (isSmallOrderEncoding). Pure.
  */
 
 const P = 2n ** 255n - 19n;
@@ -94,7 +95,7 @@ function encode(y: bigint, sign: number): Uint8Array {
  * point of small order: the 8 canonical ones, their y + p forms (y = 0 and y = 1 only; other y
  * + p exceed 255 bits) and the x = 0 points with the sign bit set. 14 in all (hex).
  */
-function smallOrderEncodings(): Set<string> {
+function computeSmallOrderEncodings(): Set<string> {
   const ys = new Set<bigint>([1n, P - 1n, 0n]);   // order 1 and 2 (x = 0), order 4 (y = 0, x = ±sqrt(-1))
   // Order 8: 2Q is an order-4 point, so its y is 0: y^2 + x^2 = 0 (doubling, a = -1). On the curve
   // that gives d y^4 + 2 y^2 - 1 = 0, so y^2 = (-1 ± sqrt(1 + d)) / d.
@@ -122,20 +123,50 @@ function sqrt(a: bigint): bigint | undefined {
   return mod(r * r) === mod(a) ? r : undefined;
 }
 
-export const SMALL_ORDER_ENCODINGS: ReadonlySet<string> = smallOrderEncodings();
+let smallOrder: Map<string, PointProblem> | undefined;
+
+/**
+ * Every encoding of a small-order point (14, hex) with what is wrong with it: 'small-order' for
+ * the 8 canonical ones, 'non-canonical' for the others. Computed on first use (a few ms of
+ * BigInt work), so the client, which never checks keys, does not pay for it at start-up.
+ */
+export function smallOrderEncodings(): ReadonlyMap<string, PointProblem> {
+  if (!smallOrder) {
+    smallOrder = new Map();
+    for (const h of computeSmallOrderEncodings()) {
+      const b = new Uint8Array(32);
+      for (let i = 0; i < 32; i++) b[i] = Number.parseInt(h.slice(2 * i, 2 * i + 2), 16);
+      smallOrder.set(h, ed25519KeyProblem(b) ?? 'small-order');
+    }
+  }
+  return smallOrder;
+}
 
 /** Per packet: is this 32-byte encoding (a signature's R) one of a small-order point? */
 export function isSmallOrderEncoding(b: Uint8Array): boolean {
-  return b.length === 32 && SMALL_ORDER_ENCODINGS.has(hex(b));
+  return b.length === 32 && smallOrderEncodings().has(hex(b));
+}
+
+/** y >= p: the encoding is not canonical (whatever point it would name). */
+function yNotReduced(b: Uint8Array): boolean {
+  if (((b[31] ?? 0) & 0x7f) !== 0x7f || (b[0] ?? 0) < 0xed) return false;
+  for (let i = 1; i < 31; i++) if (b[i] !== 0xff) return false;
+  return true;
 }
 
 /**
- * The cheap test (a set lookup and a comparison) used when a keyring is installed: a key that
- * is an encoding of a small-order point or has y >= p. ed25519KeyProblem is the full test.
+ * The cheap test (a set lookup and a comparison, no curve arithmetic) used when records are
+ * loaded and when a keyring is installed: every encoding of a small-order point and every
+ * y >= p. These are all the keys a signature can be forged for without a private key;
+ * ed25519KeyProblem (at enrolment) also refuses strings that are no point at all.
  */
+export function weakEncodingProblem(b: Uint8Array): PointProblem | undefined {
+  if (b.length !== 32) return 'length';
+  const so = smallOrderEncodings().get(hex(b));
+  if (so) return so;
+  return yNotReduced(b) ? 'non-canonical' : undefined;
+}
+
 export function isWeakEncoding(b: Uint8Array): boolean {
-  if (b.length !== 32 || isSmallOrderEncoding(b)) return true;
-  if (((b[31] ?? 0) & 0x7f) !== 0x7f || (b[0] ?? 0) < 0xed) return false;
-  for (let i = 1; i < 31; i++) if (b[i] !== 0xff) return false;
-  return true;   // y in [p, 2^255)
+  return weakEncodingProblem(b) !== undefined;
 }

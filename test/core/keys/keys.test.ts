@@ -59,7 +59,8 @@ test('key record round trip and status', () => {
 test('malformed key records are refused with file, line and key', () => {
   const P = toB64(edPub);
   const cases: [string, RegExp][] = [
-    [`name = a\ntype = ed25519\npublic = ${toB64(pub)}\n`, /^f:3: public = .*refused: the public key is not a point of the Ed25519 curve/],
+    [`name = a\ntype = ed25519\npublic = ${toB64(Uint8Array.from([1, ...new Uint8Array(31)]))}\n`, /^f:3: public = .*refused: the public key is a small-order point/],
+    [`name = a\ntype = ed25519\npublic = ${toB64(Uint8Array.from([0xef, ...new Uint8Array(30).fill(0xff), 0x7f]))}\n`, /^f:3: public = .*refused: the public key is a non-canonical encoding/],
     [`name = a\ntype = ed25519\npublic = ${P}\ncomment = \x1b]0;pwned\x07\n`, /^f:4: holds a control character \(\\x1b\)/],
     [`name = a\ntype = ed25519\npublic = ${P}\ncomment = x\u202ey\n`, /^f:4: holds a control character \(\\u202e\)/],
     [`name = a\ntype = ed25519\npublic = ${P}\nnat = maybe\n`, /^f:4: nat = 'maybe'/],
