@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keysMain } from '../../src/cli/keys.js';
 import { keygenMain, spaMain, loadClientKeyFile } from '../../src/cli/spa-client.js';
+import { knockMain } from '../../src/cli/knock.js';
+import { clientKeyFromSeed, formatClientKey } from '../../src/core/keys/client.js';
 import { loadKeyring } from '../../src/io/keystore.js';
 import { ReplaySet } from '../../src/core/spa/replay.js';
 import { SpaVerifier } from '../../src/core/spa/verify.js';
@@ -142,6 +144,44 @@ test('knock --spa sends exactly one v2 datagram over loopback that the verifier 
     chmodSync(join(e.root, 'loose'), 0o640);
     await assert.rejects(spaMain({ key: join(e.root, 'loose'), host: '127.0.0.1', spaPort: port, out: () => {} }), /permissions 0640 .* too open/);
     t.diagnostic(`datagram ${got[0]!.msg.length} bytes`);
+  } finally {
+    sock.close();
+    rmSync(e.root, { recursive: true, force: true });
+  }
+});
+
+test('knock --spa --nat: a v2 datagram with the signed nat flag, the server opens the source; v1 key files and --allow-ip refuse it', async () => {
+  const e = env();
+  const sock = createSocket('udp4');
+  try {
+    const key = join(e.root, 'key');
+    await keygenMain({ key, out: () => {} });
+    assert.equal(await e.run('add', 'alice', '--pubkey-file', `${key}.enrol`, '--doors', 'ssh', '--nat'), 0, e.all());
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const got: Buffer[] = [];
+    sock.on('message', (msg) => got.push(msg));
+    const NOW = Date.UTC(2026, 0, 1);
+    const lines: string[] = [];
+    assert.equal(await spaMain({ key, host: '127.0.0.1', spaPort: sock.address().port, family: 4, nat: true, verbose: true, out: (s) => lines.push(s), now: () => NOW }), 0);
+    const deadline = Date.now() + 2000;
+    while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(got.length, 1);
+    assert.equal(got[0]![2], 2, 'version 2');
+    assert.equal(got[0]![40]! & 0x04, 0x04, 'nat flag');
+    assert.match(lines.join(''), /open for the address the server sees \(--nat; local address 127\.0\.0\.1\)/);
+    const ver = new SpaVerifier(loadKeyring(e.keysDir).keyring, new ReplaySet(), {
+      doors: [vectorDoor({ name: 'ssh', spa: true, cmdTimeout: 10 }, 0)], ownAddrs: () => ['127.0.0.1'], spaAddrs: [], windowMs: 60000,
+    });
+    const r = ver.check(new Uint8Array(got[0]!), '127.0.0.1', NOW + 5);
+    assert.deepEqual(!r.ok && [r.reason, r.authenticated, r.detail], ['policy-address', true, { address: '127.0.0.1', why: 'loopback' }], 'authenticated; the address judged is the packet source');
+    // a key file made before v2 signs v1, which has no nat flag
+    const old = join(e.root, 'old');
+    writeFileSync(old, formatClientKey(clientKeyFromSeed(new Uint8Array(32).fill(5), 1)), { mode: 0o600 });
+    await assert.rejects(spaMain({ key: old, host: '127.0.0.1', nat: true, out: () => {} }), (x: Error & { code?: string }) => x.code === 'ERR_USAGE' && /--nat needs a v2 key/.test(x.message));
+    const errs: string[] = [];
+    assert.equal(await knockMain(['--spa', '--nat', '--allow-ip', '192.0.2.1', '--key', key, '127.0.0.1'], { out: () => {}, err: (s) => errs.push(s) }), 64);
+    assert.match(errs.join(''), /--nat .* excludes --allow-ip/);
+    assert.equal(await knockMain(['--keygen', '--nat', '--key', join(e.root, 'k2')], { out: () => {}, err: (s) => errs.push(s) }), 64);
   } finally {
     sock.close();
     rmSync(e.root, { recursive: true, force: true });
