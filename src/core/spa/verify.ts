@@ -88,7 +88,9 @@ export class SpaVerifier {
   #verify: SigVerify;
   #maxWindowMs = 0;
   /** Counters (for tests and metrics). */
-  readonly stats = { checked: 0, signatureChecks: 0, granted: 0 };
+  readonly stats = { checked: 0, signatureChecks: 0, granted: 0, internalErrors: 0 };
+  /** The last exception `check` caught (a bug, never attacker input): for the daemon to log. */
+  lastInternalError: unknown;
 
   constructor(keyring: Keyring, replay: ReplayLog, ctx: SpaContext, limits: SpaLimits = {}) {
     this.#replay = replay;
@@ -133,8 +135,11 @@ export class SpaVerifier {
     this.stats.checked++;
     try {
       return this.#check(payload, src, now);
-    } catch {
-      return reject('malformed'); // defensive: attacker input never throws
+    } catch (e) {
+      // attacker input never throws: this is a bug. Counted (and kept) so it is never silent.
+      this.stats.internalErrors++;
+      this.lastInternalError = e;
+      return reject('malformed');
     }
   }
 

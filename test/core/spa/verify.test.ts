@@ -106,6 +106,7 @@ test('fuzz: 200k random and mutated datagrams → zero throws, zero grants', () 
   }
   assert.equal(grants, 0);
   assert.equal(ver.stats.checked, 200_000);
+  assert.equal(ver.stats.internalErrors, 0, String(ver.lastInternalError));
   // non-Uint8Array input and odd sources never throw either
   assert.equal(ver.check(undefined as unknown as Uint8Array, 'junk', NOW).ok, false);
   assert.equal(ver.check(new Uint8Array(0), '', Number.NaN).ok, false);
