@@ -15,7 +15,7 @@ import { checkKeysDir, loadKeyring, readKeyRecordFile, recordPath, removeKeyReco
 import type { TrustMode } from '../io/safe-file.js';
 import { addKey, checkName, type AddFlags } from './keys/add.js';
 import { commit, currentActor, type CommitContext } from './keys/commit.js';
-import { applyPolicy, describePolicy, diffFields, parsePolicy, type PolicyFlags } from './keys/fields.js';
+import { applyPolicy, checkNatUsable, describePolicy, diffFields, parsePolicy, type PolicyFlags } from './keys/fields.js';
 import { describeRecord, refusedWarnings, renderList } from './keys/view.js';
 
 export interface KeysOpts {
@@ -109,6 +109,7 @@ export async function keysMain(argv: string[], opts: KeysOpts): Promise<number> 
       const change = parsePolicy(f, { now: now(), spaDoors: opts.spaDoors });
       if (Object.keys(change).length === 0) throw new AppError('ERR_USAGE', 'keys set: give at least one of --doors, --from, --expires, --max-ttl, --nat/--no-nat, --comment');
       const next = applyPolicy(r, change);
+      checkNatUsable(next);
       const d = diffFields(r, next);
       if (Object.keys(d.fields).length === 0) { opts.out(`key '${name}' already has these settings: nothing changed\n`); return; }
       await commit(ctx, { event: 'key.set', rec: next, ...d }, () => {

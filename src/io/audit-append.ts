@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { dirname } from 'node:path';
 import type { AuditEvent } from '../core/audit/events.js';
 import { AppError } from '../core/errors.js';
-import { checkDir, openAppendSafe, type TrustMode } from './safe-file.js';
+import { openAppendSafe, type TrustMode } from './safe-file.js';
 
 export interface AuditAppender {
   append(rec: AuditEvent, now: number): void;
@@ -20,7 +20,13 @@ export interface AuditAppender {
 }
 
 export function openAuditAppend(path: string, mode: TrustMode = 'admin'): AuditAppender {
-  const dirSt = checkDir(dirname(path), 'audit log directory', { code: 'ERR_STATE', mode });
+  // The file itself is opened without following a symlink and checked through the descriptor;
+  // the directory is only asked for its owner (admin trust), not held to KeysDir's rules: log
+  // directories are often group-writable (Ubuntu's /var/log is root:syslog 0775).
+  let dirSt: fs.Stats;
+  try { dirSt = fs.statSync(dirname(path)); } catch (e) {
+    throw new AppError('ERR_STATE', `audit log directory '${dirname(path)}' is missing or unreadable (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
+  }
   const fd = openAppendSafe(path, { code: 'ERR_STATE', mode, dirSt, maxBytes: Number.MAX_SAFE_INTEGER, fileMode: 0o640 });
   try {
     const st = fs.fstatSync(fd);

@@ -90,6 +90,21 @@ test('keys set changes doors, networks, expiry, max ttl, nat and comment; each c
   } finally { rmSync(e.root, { recursive: true, force: true }); }
 });
 
+test('a v1 line enrols a v1 record (with a note); --nat is refused for it, since v1 requests carry no nat flag', async () => {
+  const e = env();
+  try {
+    const v1 = formatPublicLine(testKey('old', 1).publicKey!, 'old@box');
+    assert.equal(await e.run('add', 'old', v1, '--nat'), 64);
+    assert.match(e.err.join(''), /--nat: 'old' was enrolled from a v1 line/);
+    assert.equal(await e.run('add', 'old', v1), 0, e.all());
+    assert.match(e.err.join(''), /note: 'old' was enrolled from a v1 line: it accepts v1 requests/);
+    assert.equal(e.rec('old')?.mac1Key, undefined);
+    assert.equal(await e.run('set', 'old', '--nat'), 64);
+    assert.equal(await e.run('show', 'old'), 0);
+    assert.match(e.out.join(''), /requests: v1\npublic:   knock-ed25519 \S+ old@box/);
+  } finally { rmSync(e.root, { recursive: true, force: true }); }
+});
+
 test('revoke, unrevoke, remove; a revoked name cannot be re-added (the error says what to do)', async () => {
   const e = env();
   try {

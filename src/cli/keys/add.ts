@@ -18,7 +18,7 @@ import { checkKeysDir, loadKeyring, recordPath, writeKeyRecord } from '../../io/
 import { readFileSafe } from '../../io/safe-file.js';
 import { loadClientKeyFile, writeSecretFile } from '../spa-client.js';
 import { commit, type CommitContext } from './commit.js';
-import { applyPolicy, describePolicy, keyFields, parsePolicy, type PolicyFlags } from './fields.js';
+import { applyPolicy, checkNatUsable, describePolicy, keyFields, parsePolicy, type PolicyFlags } from './fields.js';
 
 export interface AddFlags extends PolicyFlags { pubkeyFile?: string; hmac?: boolean; hmacKeyFile?: string; out?: string }
 
@@ -81,6 +81,7 @@ export async function addKey(name: string, pub: string[], f: AddFlags, ctx: Comm
     };
   }
   rec = applyPolicy(rec, policy);
+  checkNatUsable(rec);
 
   const existing = loadKeyring(dir, { mode: ctx.trust }).keyring.byId(rec.id);
   if (existing) throw new AppError('ERR_KEY_EXISTS', `this key is already enrolled as '${existing.name}' (id ${rec.id})`);

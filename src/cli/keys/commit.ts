@@ -70,7 +70,8 @@ export async function commit(ctx: CommitContext, change: Change, apply: () => vo
 async function applied(ctx: CommitContext): Promise<void> {
   const pid = ctx.notifyDaemon?.();
   if (pid === undefined || ctx.stateDir === undefined) {
-    ctx.out('no knockd is running: the change applies when it starts\n');
+    ctx.out(pid === undefined ? 'no knockd is running: the change applies when it starts\n'
+      : `signalled knockd (pid ${pid}); no StateDir given, so whether it applied the change is not checked\n`);
     const own = safeLoad(ctx);
     if (own) ctx.err(refusedWarnings(own));
     return;

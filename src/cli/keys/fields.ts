@@ -85,6 +85,13 @@ export function parsePolicy(f: PolicyFlags, ctx: PolicyContext): PolicyChange {
   return c;
 }
 
+/** A nat permission is only usable by a key that signs v2 requests (v1 has no nat flag). */
+export function checkNatUsable(r: KeyRecord): void {
+  if (r.nat && r.type === 'ed25519' && !r.mac1Key) {
+    usage(`--nat: '${r.name}' was enrolled from a v1 line and accepts v1 requests only, which carry no nat flag; enrol a key made by 'knock --keygen' (v2)`);
+  }
+}
+
 /** `rec` with `c` applied (null fields removed). */
 export function applyPolicy(rec: KeyRecord, c: PolicyChange): KeyRecord {
   const out: Record<string, unknown> = { ...rec };
