@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import nacl from 'tweetnacl';
 import type { Door } from '../../src/core/config/types.js';
 import { parseCidr, parseIp, type Ip } from '../../src/core/ip.js';
-import { ed25519KeyProblem, smallOrderEncodings, type PointProblem } from '../../src/core/keys/ed25519-point.js';
+import { ed25519KeyProblem, encode, smallOrderEncodings, type PointProblem } from '../../src/core/keys/ed25519-point.js';
 import { keyIdHex, mac1Key, mac1KeyV2, toB64 } from '../../src/core/keys/id.js';
 import { Keyring } from '../../src/core/keys/keyring.js';
 import type { KeyRecord } from '../../src/core/keys/record.js';
@@ -71,15 +71,6 @@ function vkey(name: string, type: 'ed25519' | 'hmac', extra: Partial<VectorKey> 
   };
 }
 
-/** 32-byte little-endian encoding of y with the sign bit. */
-function encodeY(y: bigint, sign: number): Uint8Array {
-  const out = new Uint8Array(32);
-  let v = y;
-  for (let i = 0; i < 32; i++) { out[i] = Number(v & 0xffn); v >>= 8n; }
-  out[31] = ((out[31] ?? 0) & 0x7f) | (sign << 7);
-  return out;
-}
-
 /** Every small-order encoding, non-canonical encodings (y >= p) of large-order points, and off-curve strings. */
 function weakKeys(): WeakKeyVector[] {
   const P = 2n ** 255n - 19n;
@@ -89,12 +80,12 @@ function weakKeys(): WeakKeyVector[] {
   });
   for (let k = 2n; k < 19n; k++) {
     for (const sign of [0, 1]) {
-      if (ed25519KeyProblem(encodeY(k, sign)) !== undefined) continue;   // y = k is no large-order point
-      out.push({ hex: hex(encodeY(k + P, sign)), problem: 'non-canonical', note: `y = p + ${k}: the point with y = ${k}, encoded with y >= p` });
+      if (ed25519KeyProblem(encode(k, sign)) !== undefined) continue;   // y = k is no large-order point
+      out.push({ hex: hex(encode(k + P, sign)), problem: 'non-canonical', note: `y = p + ${k}: the point with y = ${k}, encoded with y >= p` });
     }
   }
   for (const y of [2n, 5n]) {
-    if (ed25519KeyProblem(encodeY(y, 0)) === 'not-on-curve') out.push({ hex: hex(encodeY(y, 0)), problem: 'not-on-curve', note: `y = ${y}: no point of the curve has it` });
+    if (ed25519KeyProblem(encode(y, 0)) === 'not-on-curve') out.push({ hex: hex(encode(y, 0)), problem: 'not-on-curve', note: `y = ${y}: no point of the curve has it` });
   }
   return out;
 }

@@ -82,7 +82,8 @@ export const POINT_PROBLEM_TEXT: Readonly<Record<PointProblem, string>> = {
 
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 
-function encode(y: bigint, sign: number): Uint8Array {
+/** 32-byte little-endian encoding of y (< 2^255) with the sign bit of x. */
+export function encode(y: bigint, sign: number): Uint8Array {
   const out = new Uint8Array(32);
   let v = y;
   for (let i = 0; i < 32; i++) { out[i] = Number(v & 0xffn); v >>= 8n; }
