@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { auditMain } from '../../src/cli/audit.js';
 import { keysMain, type KeysOpts } from '../../src/cli/keys.js';
 import { formatEnrolLine, formatPublicLine } from '../../src/core/keys/client.js';
 import { loadKeyring } from '../../src/io/keystore.js';
@@ -87,6 +88,9 @@ test('keys set changes doors, networks, expiry, max ttl, nat and comment; each c
     assert.deepEqual(recs[1]!.fields, { doors: ['ssh', 'web'], from: ['10.0.0.0/8'], expires: NOW + 30 * DAY, maxTtl: 900, nat: true, comment: 'laptop' });
     assert.deepEqual(recs[1]!.previous, { doors: ['ssh'], from: [], expires: null, maxTtl: null, nat: false, comment: 'alice@laptop' });
     assert.ok(!JSON.stringify(recs).includes(Buffer.from(testKey('alice').mac1Key!).toString('base64')), 'no key material in the audit log');
+    const shown: string[] = [];
+    assert.equal(await auditMain(['--key', 'alice'], { auditLog: e.auditLog, out: (x) => shown.push(x), err: (x) => shown.push(x), now: () => NOW + 1000 }), 0);
+    assert.match(shown.join(''), new RegExp(`key changes: 3\\n[\\s\\S]*key\\.set +alice +${me.user} \\(uid ${me.uid}`), 'knockd audit shows who changed the key');
   } finally { rmSync(e.root, { recursive: true, force: true }); }
 });
 

@@ -15,6 +15,7 @@ import { AppError } from '../errors.js';
 import type { Principal } from './events.js';
 import { parseWhen, TIME_SYNTAX } from '../time-text.js';
 import { printable } from '../text.js';
+import { keyChangeOf, renderKeyChanges, type KeyChange } from './key-changes.js';
 
 /** A line longer than this is counted as bad without being parsed (bounds memory per line). */
 export const MAX_LINE = 64 * 1024;
@@ -44,6 +45,8 @@ export interface AuditRecord {
   readonly keyId?: string;
   /** knock.reject.suppressed: how many reject records the writer's rate cap left out. */
   readonly count?: number;
+  /** key.* records (knockd keys): who changed which key. */
+  readonly keyChange?: KeyChange;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -97,6 +100,7 @@ export function parseAuditLine(line: string): AuditRecord | undefined {
   put('key', str(o['key']));
   put('keyId', str(o['keyId']));
   put('count', num(o['count']));
+  put('keyChange', keyChangeOf(o, time, event));
   return rec as unknown as AuditRecord;
 }
 
@@ -163,6 +167,8 @@ export interface AuditReport {
   readonly firstBadLines: readonly number[];
   /** Reject records not in the log because the writer capped them (knock.reject.suppressed), plus any this reader dropped. */
   readonly suppressedRejects: number;
+  /** key.* records, in file order (bounded like rejects). */
+  readonly keyChanges: readonly KeyChange[];
 }
 
 /** Bound on remembered reject records so a flood in the log cannot exhaust memory. */
@@ -176,6 +182,7 @@ export class AuditReader {
   private readonly byLease = new Map<string, MutableSession>();
   private readonly others: MutableSession[] = [];
   private readonly rejectList: Reject[] = [];
+  private readonly keyChangeList: KeyChange[] = [];
   private rejectsDropped = 0;
   private suppressed = 0;
   private lineNo = 0;
@@ -297,6 +304,7 @@ export class AuditReader {
         this.suppressed += Math.max(0, Math.floor(r.count ?? 0));
         return;
       default:
+        if (r.keyChange && this.keyChangeList.length < MAX_REJECTS) this.keyChangeList.push(r.keyChange);
         return; // daemon.start/stop and future events: not part of the session view
     }
   }
@@ -312,6 +320,7 @@ export class AuditReader {
       badLines: this.bad,
       firstBadLines: this.badSample.slice(),
       suppressedRejects: this.suppressed + this.rejectsDropped,
+      keyChanges: this.keyChangeList.slice(),
     };
   }
 
@@ -411,6 +420,8 @@ export function applyFilter(rep: AuditReport, f: AuditFilter, now: number): Audi
     ...rep,
     sessions: rep.sessions.filter((s) => sessionMatches(s, f, now)),
     rejects: rep.rejects.filter((r) => rejectMatches(r, f)),
+    keyChanges: f.door !== undefined || f.ip !== undefined ? [] : rep.keyChanges.filter((c) =>
+      (f.key === undefined || keyMatches(f.key, c.key, c.keyId)) && (f.since === undefined || c.time >= f.since) && (f.until === undefined || c.time < f.until)),
   };
 }
 
@@ -525,6 +536,7 @@ export function renderReport(rep: AuditReport): string {
     out += `\nrejected knocks: ${rep.rejects.length}\n`;
     out += renderTable(['FIRST', 'LAST', 'FROM', 'REASON', 'DOOR', 'KEY', 'COUNT'], rows);
   }
+  out += renderKeyChanges(rep.keyChanges, formatTime);
   if (rep.suppressedRejects > 0) {
     out += `\n${rep.suppressedRejects} further rejected knock(s) were rate-capped and not itemised\n`;
   }
@@ -542,5 +554,6 @@ export function reportJson(rep: AuditReport): string {
     records: rep.records,
     badLines: rep.badLines,
     suppressedRejects: rep.suppressedRejects,
+    keyChanges: rep.keyChanges,
   }, null, 2) + '\n';
 }
