@@ -153,7 +153,7 @@ export async function setupOurs(lab: Lab, binDir: string): Promise<Ours> {
   const c = conf('pcap');
   const kg = await run(process.execPath, [knock, '--keygen', '--key', keyFile], { timeoutMs: 30_000 });
   if (kg.code !== 0) throw new Error(`knock --keygen failed: ${(kg.stderr || kg.stdout).trim()}`);
-  const pubLine = existsSync(`${keyFile}.pub`) ? readFileSync(`${keyFile}.pub`, 'utf8').trim()
+  const pubLine = existsSync(`${keyFile}.enrol`) ? readFileSync(`${keyFile}.enrol`, 'utf8').trim()
     : (kg.stdout.trim().split('\n').filter((l) => l.trim() !== '').pop() ?? '').trim();
   const add = await run(process.execPath, [knockd, '-c', c, 'keys', 'add', 'bench', pubLine], { timeoutMs: 30_000 });
   if (add.code !== 0) throw new Error(`knockd keys add failed: ${(add.stderr || add.stdout).trim()}`);

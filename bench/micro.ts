@@ -80,7 +80,7 @@ export function ourRows(ms: number, limits: { hmacRate: number; edRate: number }
     { name: 'ed', type: 'ed25519', id: keyIdHex('ed25519', kp.publicKey), publicKey: kp.publicKey, doors: [], from: [] },
     { name: 'hm', type: 'hmac', id: keyIdHex('hmac', secret), secret, doors: [], from: [] },
   ];
-  const noReplay: ReplayLog = { has: () => false, add: () => true };
+  const noReplay: ReplayLog = { has: () => false, add: () => 'added' };
   const huge = { burst: 1e12, perSecond: 1e12 };
   const now = 1_800_000_000_000;
   const v = new SpaVerifier(new Keyring(records), noReplay, { doors: [door], ownAddrs: () => ['10.0.0.1'], spaAddrs: [], windowMs: 60_000 }, { perKey: huge, global: huge });

@@ -48,7 +48,9 @@ ip -n "$CLI" route get $S4 | grep -q "dev $VC" || { echo "demo: route to $S4 is 
 [[ -z $(ip -n "$CLI" route show default; ip -n "$CLI" -6 route show default) ]] || { echo "demo: client namespace has a default route" >&2; exit 1; }
 
 say "server: a TCP service on port 2222, rejected by iptables unless knocked"
-insrv node -e "require('net').createServer(s=>{s.on('error',()=>{});s.end('hello from the guarded service\n')}).listen(2222,'::')" &
+# not through insrv: backgrounding a shell function forks a subshell, so $! would not be the
+# service's PID and cleanup would leave it running (holding any lock the demo ran under)
+ip netns exec "$SRV" node -e "require('net').createServer(s=>{s.on('error',()=>{});s.end('hello from the guarded service\n')}).listen(2222,'::')" &
 PIDS+=($!)
 # established connections stay up when a door closes (an SSH session outlives the door)
 insrv iptables  -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
@@ -90,12 +92,12 @@ CONF
 say "config ($WORK/knockd.conf), validated:"
 node bin/knockd --check -c "$WORK/knockd.conf"
 
-say "client: generate an Ed25519 key; server admin enrols its public line for user alice"
+say "client: generate an Ed25519 key; server admin enrols its enrolment line (key.enrol) for user alice"
 HOME="$WORK/home" node bin/knock --keygen --key "$WORK/home/.knock/key"
-node bin/knockd -c "$WORK/knockd.conf" keys add alice "$(cat "$WORK/home/.knock/key.pub")" --doors ssh
+node bin/knockd -c "$WORK/knockd.conf" keys add alice "$(cat "$WORK/home/.knock/key.enrol")" --doors ssh
 
 say "server: starting knockd-ts"
-insrv node bin/knockd -c "$WORK/knockd.conf" -v > "$WORK/daemon.out" 2> "$WORK/daemon.err" &
+ip netns exec "$SRV" node bin/knockd -c "$WORK/knockd.conf" -v > "$WORK/daemon.out" 2> "$WORK/daemon.err" &
 PIDS+=($!)
 for _ in $(seq 50); do grep -q 'listening on' "$WORK/daemon.out" 2>/dev/null && break; sleep 0.1; done
 grep -q 'listening on' "$WORK/daemon.out" || { cat "$WORK/daemon.err"; echo "demo: daemon did not start" >&2; exit 1; }

@@ -1,192 +1,162 @@
 /**
- * `knockd keys add|list|show|revoke` on KeysDir (PROTOCOL.md §6).
+ * `knockd keys add|list|show|set|revoke|unrevoke|remove` on KeysDir (PROTOCOL.md §6).
  *
- * No secret ever reaches the command line, stdout, stderr or a log: hmac secrets are
- * generated here and written once to a 0600 client key file (--out, refusing to overwrite)
- * or read from such a file (--hmac-key-file).
+ * Every change is audited (src/cli/keys/commit.ts: who ran it), and is reported in force only
+ * once the running daemon acknowledged the new key-directory revision. Root may administer a
+ * KeysDir owned by the service user (`admin` trust, io/safe-file.ts); records it writes get that
+ * user's ownership. Door names are checked against the configuration's SPA doors.
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync, existsSync, unlinkSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import type { Actor } from '../core/audit/events.js';
 import { AppError, exitCodeFor } from '../core/errors.js';
-import { parseCidr, type Cidr } from '../core/ip.js';
-import { clientKeyFromSecret, formatClientKey, formatPublicLine, parsePublicLine } from '../core/keys/client.js';
-import { keyIdHex } from '../core/keys/id.js';
-import { DOOR_RE, formatDate, keyStatus, MAX_TTL_LIMIT, NAME_RE, parseList, type KeyRecord } from '../core/keys/record.js';
-import { parseWhen, TIME_SYNTAX } from '../core/time-text.js';
-import { checkKeysDir, loadKeyring, readKeyRecordFile, recordPath, writeKeyRecord } from '../io/keystore.js';
-import { loadClientKeyFile, writeSecretFile } from './spa-client.js';
+import { formatDate, type KeyRecord } from '../core/keys/record.js';
+import { printable } from '../core/text.js';
+import { checkKeysDir, loadKeyring, readKeyRecordFile, recordPath, removeKeyRecord, writeKeyRecord } from '../io/keystore.js';
+import type { TrustMode } from '../io/safe-file.js';
+import { addKey, checkName, type AddFlags } from './keys/add.js';
+import { commit, currentActor, type CommitContext } from './keys/commit.js';
+import { applyPolicy, checkNatUsable, describePolicy, diffFields, parsePolicy, type PolicyFlags } from './keys/fields.js';
+import { describeRecord, refusedWarnings, renderList } from './keys/view.js';
 
 export interface KeysOpts {
   keysDir: string;
+  /** The configuration's SPA door names (spa = yes): --doors must name them. */
+  spaDoors: readonly string[];
+  /** AuditLog of the configuration: every change is appended there. */
+  auditLog?: string;
+  /** StateDir: where the daemon acknowledges what it applied (keyring.ack). */
+  stateDir?: string;
   out: (s: string) => void;
   err: (s: string) => void;
-  notifyDaemon?: () => void;
-  /** Tests: fixed clock. */
+  /** Signal the running daemon; its pid, or undefined when none runs. */
+  notifyDaemon?: () => number | undefined;
+  /** How long to wait for the daemon's acknowledgement (default 5 s). */
+  ackTimeoutMs?: number;
+  /** Default 'admin' (root may manage the service user's KeysDir). */
+  trust?: TrustMode;
+  /** Tests: fixed clock and invoking user. */
   now?: () => number;
+  actor?: Actor;
 }
 
-interface AddFlags {
-  pubkeyFile?: string; hmac?: boolean; hmacKeyFile?: string; out?: string; doors?: string; from?: string;
-  expires?: string; maxTtl?: string; comment?: string;
-}
-
-const usage = (m: string): never => { throw new AppError('ERR_USAGE', m); };
-
-/** --expires: the shared time syntax (core/time-text.ts), counted forward from now. */
-function parseExpires(s: string, now: number): number {
-  const t = parseWhen(s, now, 'future');
-  return t === undefined ? usage(`--expires '${s}': expected ${TIME_SYNTAX}`) : t;
-}
-
-function describe(r: KeyRecord, now: number): string[] {
-  const lines = [
-    `name:     ${r.name}`,
-    `type:     ${r.type}`,
-    `id:       ${r.id}`,
-  ];
-  if (r.publicKey) lines.push(`public:   ${formatPublicLine(r.publicKey, r.comment)}`);
-  if (r.secret) lines.push(`secret:   (stored in the record, never shown)`);
-  lines.push(
-    `status:   ${keyStatus(r, now)}`,
-    `doors:    ${r.doors.length ? r.doors.join(',') : '(all spa doors)'}`,
-    `from:     ${r.from.length ? r.from.map((c) => c.text).join(',') : '(anywhere)'}`,
-    `expires:  ${r.expires !== undefined ? formatDate(r.expires) : 'never'}`,
-    `max_ttl:  ${r.maxTtl ? `${r.maxTtl}s` : '(door cmd_timeout)'}`,
-  );
-  if (r.created !== undefined) lines.push(`created:  ${formatDate(r.created)}`);
-  if (r.revoked !== undefined) lines.push(`revoked:  ${formatDate(r.revoked)}`);
-  if (r.comment && !r.publicKey) lines.push(`comment:  ${r.comment}`);
-  return lines;
-}
-
-function readRecord(dir: string, name: string): KeyRecord {
-  checkKeysDir(dir);
+function readRecord(dir: string, name: string, trust: TrustMode): KeyRecord {
+  checkName(name);
+  const dirSt = checkKeysDir(dir, trust);
   const path = recordPath(dir, name);
-  if (!existsSync(path)) throw new AppError('ERR_KEY_UNKNOWN', `no key named '${name}' in '${dir}'`);
-  return readKeyRecordFile(path, name);
+  try {
+    return readKeyRecordFile(path, name, { mode: trust, dirSt });
+  } catch (e) {
+    if (e instanceof AppError && /\(ENOENT\)/.test(e.message)) throw new AppError('ERR_KEY_UNKNOWN', `no key named '${name}' in '${dir}'`, { cause: e });
+    throw e;
+  }
 }
 
 export async function keysMain(argv: string[], opts: KeysOpts): Promise<number> {
-  const now = (opts.now ?? Date.now)();
+  const trust = opts.trust ?? 'admin';
+  const now = opts.now ?? Date.now;
   const dir = opts.keysDir;
+  const ctx: CommitContext & { spaDoors: readonly string[] } = {
+    keysDir: dir, trust, out: opts.out, err: opts.err, ackTimeoutMs: opts.ackTimeoutMs ?? 5000, now,
+    actor: opts.actor ?? currentActor(), spaDoors: opts.spaDoors,
+    ...(opts.stateDir !== undefined ? { stateDir: opts.stateDir } : {}),
+    ...(opts.auditLog !== undefined ? { auditLog: opts.auditLog } : {}),
+    ...(opts.notifyDaemon ? { notifyDaemon: opts.notifyDaemon } : {}),
+  };
   const program = new Command('keys')
     .description(`manage enrolled SPA keys in ${dir}`)
     .exitOverride()
     .showHelpAfterError(false)
     .configureOutput({ writeOut: opts.out, writeErr: opts.err });
+  const policyOptions = (c: Command): Command => c
+    .option('--doors <list>', "SPA doors this key may open (comma separated; '*' = every SPA door, the default)")
+    .option('--from <cidrs>', "networks the address to open must be in (comma separated; '*' = anywhere, the default)")
+    .option('--expires <when>', "a duration from now (90d, 12h, 1w), an ISO date/time, or 'never'")
+    .option('--max-ttl <time>', "upper bound for the granted duration: seconds or 90s/15m/2h; 'default' = the door's cmd_timeout")
+    .option('--nat', 'allow requests that ask to open the address their packet comes from (client behind NAT; see SECURITY.md)')
+    .option('--no-nat', 'withdraw --nat')
+    .option('--comment <text>', 'free text (no control characters)');
 
-  program.command('add')
-    .description('enrol a key: PUBLIC-LINE (knock-ed25519 ...), --pubkey-file F, --hmac [--out F] or --hmac-key-file F')
+  policyOptions(program.command('add')
+    .description("enrol a key: its enrolment line ('knock-ed25519-v2 ...' from the user's key.enrol), --pubkey-file F, --hmac [--out F] or --hmac-key-file F")
     .argument('<name>', 'principal name ([A-Za-z0-9_.-])')
-    .argument('[public...]', "the public line printed by 'knock --keygen'")
-    .option('--pubkey-file <file>', 'read the public line from a key.pub file')
+    .argument('[line...]', "the enrolment line printed by 'knock --keygen'")
+    .option('--pubkey-file <file>', 'read the enrolment line from a file (key.enrol)')
     .option('--hmac', 'generate a shared-secret (HMAC-SHA256) key; the secret goes only to --out')
     .option('--out <file>', 'client key file for --hmac (created 0600, never overwritten)')
-    .option('--hmac-key-file <file>', "enrol the secret from a client hmac key file ('knock --keygen --type hmac')")
-    .option('--doors <list>', 'doors this key may open (comma separated; default all spa doors)')
-    .option('--from <cidrs>', 'networks the address to open must be in (comma separated; default anywhere)')
-    .option('--expires <date>', 'ISO date/time or duration (90d, 12h)')
-    .option('--max-ttl <seconds>', 'upper bound for the granted duration')
-    .option('--comment <text>', 'free text')
-    .action((name: string, pub: string[], f: AddFlags) => {
-      if (!NAME_RE.test(name)) usage(`key name '${name}' must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`);
-      const sources = [pub.length > 0, f.pubkeyFile !== undefined, !!f.hmac, f.hmacKeyFile !== undefined].filter(Boolean).length;
-      if (sources !== 1) usage('give exactly one of PUBLIC-LINE, --pubkey-file, --hmac, --hmac-key-file');
-      if (f.out !== undefined && !f.hmac) usage('--out only applies to --hmac');
-      checkKeysDir(dir);
-      const path = recordPath(dir, name);
-      if (existsSync(path)) throw new AppError('ERR_KEY_EXISTS', `key '${name}' already exists ('${path}'); revoke it or choose another name`);
-      const doors = parseList(f.doors ?? '');
-      for (const d of doors) if (!DOOR_RE.test(d)) usage(`--doors: '${d}' must match [A-Za-z0-9_.-]{1,32}`);
-      const from: Cidr[] = parseList(f.from ?? '').map((c) => parseCidr(c) ?? usage(`--from: '${c}' is not a network (address/prefix, host bits zero)`));
-      let maxTtl: number | undefined;
-      if (f.maxTtl !== undefined) {
-        if (!/^\d{1,10}$/.test(f.maxTtl) || Number(f.maxTtl) > MAX_TTL_LIMIT) usage(`--max-ttl '${f.maxTtl}': expected seconds`);
-        maxTtl = Number(f.maxTtl);
-      }
-      const expires = f.expires !== undefined ? parseExpires(f.expires, now) : undefined;
-      const base = {
-        name, doors, from, created: now,
-        ...(expires !== undefined ? { expires } : {}), ...(maxTtl !== undefined ? { maxTtl } : {}),
-      };
-      let rec: KeyRecord;
-      let clientFile: string | undefined;
-      if (f.hmac || f.hmacKeyFile !== undefined) {
-        let secret: Uint8Array;
-        if (f.hmacKeyFile !== undefined) {
-          const ck = loadClientKeyFile(f.hmacKeyFile);
-          if (ck.type !== 'hmac') usage(`'${f.hmacKeyFile}' is an ${ck.type} key; enrol its key.pub line instead`);
-          secret = ck.material;
-        } else {
-          secret = new Uint8Array(randomBytes(32));
-          clientFile = f.out ?? `${name}.knock-key`;
-          writeSecretFile(clientFile, formatClientKey(clientKeyFromSecret(secret, name), `hmac key '${name}' — PRIVATE, shared secret`), { overwrite: false });
-        }
-        rec = { ...base, type: 'hmac', id: keyIdHex('hmac', secret), secret, ...(f.comment ? { comment: f.comment } : {}) };
-      } else {
-        let line: string;
-        let where = 'PUBLIC-LINE';
-        if (f.pubkeyFile !== undefined) {
-          where = f.pubkeyFile;
-          try { line = readFileSync(f.pubkeyFile, 'utf8').split('\n')[0] ?? ''; } catch (e) {
-            throw new AppError('ERR_KEY_FILE', `cannot read '${f.pubkeyFile}': ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
-          }
-        } else line = pub.join(' ');
-        const p = parsePublicLine(line, where);
-        const comment = f.comment ?? p.comment;
-        rec = { ...base, type: 'ed25519', id: keyIdHex('ed25519', p.publicKey), publicKey: p.publicKey, ...(comment ? { comment } : {}) };
-      }
-      try {
-        const existing = loadKeyring(dir).byId(rec.id);
-        if (existing) throw new AppError('ERR_KEY_EXISTS', `this key is already enrolled as '${existing.name}' (id ${rec.id})`);
-        writeKeyRecord(dir, rec);
-      } catch (e) {
-        if (clientFile !== undefined && existsSync(clientFile)) unlinkSync(clientFile); // the secret was never enrolled
-        throw e;
-      }
-      opts.out(`added key '${name}' (${rec.type}, id ${rec.id}) to ${path}\n`);
-      if (clientFile !== undefined) {
-        const mode = (statSync(clientFile).mode & 0o777).toString(8);
-        opts.out(`wrote the client key file ${clientFile} (mode 0${mode}); hand it to the user over a secure channel — the secret is not shown again\n` +
-          `the user knocks with: knock --spa --key ${clientFile} HOST\n`);
-      }
-      opts.notifyDaemon?.();
-    });
+    .option('--hmac-key-file <file>', "enrol the secret from a client hmac key file ('knock --keygen --type hmac')"))
+    .action((name: string, pub: string[], f: AddFlags) => addKey(name, pub, f, ctx));
 
   program.command('list')
     .description('list enrolled keys')
     .action(() => {
-      const ks = loadKeyring(dir).list();
-      if (ks.length === 0) { opts.out(`no keys enrolled in ${dir}\n`); return; }
-      const rows = [['NAME', 'TYPE', 'ID', 'STATUS', 'DOORS', 'FROM', 'EXPIRES']];
-      for (const r of ks) {
-        rows.push([r.name, r.type, r.id, keyStatus(r, now), r.doors.join(',') || '*', r.from.map((c) => c.text).join(',') || '*',
-          r.expires !== undefined ? formatDate(r.expires) : 'never']);
-      }
-      const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-      for (const r of rows) opts.out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] ?? 0))).join('  ') + '\n');
+      const l = loadKeyring(dir, { mode: trust });
+      const ks = l.keyring.list();
+      if (ks.length === 0) opts.out(`no keys enrolled in ${dir}\n`);
+      else opts.out(renderList(ks, now()));
+      opts.err(refusedWarnings(l.refused));
     });
 
   program.command('show')
     .description('show one key (never its secret)')
     .argument('<name>')
-    .action((name: string) => {
-      opts.out(describe(readRecord(dir, name), now).join('\n') + '\n');
+    .action((name: string) => { opts.out(describeRecord(readRecord(dir, name, trust), now()).join('\n') + '\n'); });
+
+  policyOptions(program.command('set')
+    .description('change a key\'s doors, networks, expiry, max ttl, nat permission or comment')
+    .argument('<name>'))
+    .action(async (name: string, f: PolicyFlags) => {
+      const r = readRecord(dir, name, trust);
+      const change = parsePolicy(f, { now: now(), spaDoors: opts.spaDoors });
+      if (Object.keys(change).length === 0) throw new AppError('ERR_USAGE', 'keys set: give at least one of --doors, --from, --expires, --max-ttl, --nat/--no-nat, --comment');
+      const next = applyPolicy(r, change);
+      checkNatUsable(next);
+      const d = diffFields(r, next);
+      if (Object.keys(d.fields).length === 0) { opts.out(`key '${name}' already has these settings: nothing changed\n`); return; }
+      await commit(ctx, { event: 'key.set', rec: next, ...d }, () => {
+        writeKeyRecord(dir, next, { overwrite: true, mode: trust });
+        opts.out(`updated key '${name}' (id ${r.id}): ${describePolicy(next)}\n`);
+      });
     });
 
   program.command('revoke')
     .description('revoke a key; takes effect on the next packet, open doors of the key are closed by the daemon')
     .argument('<name>')
-    .action((name: string) => {
-      const r = readRecord(dir, name);
-      if (r.revoked !== undefined && r.revoked <= now) {
+    .action(async (name: string) => {
+      const r = readRecord(dir, name, trust);
+      if (r.revoked !== undefined && r.revoked <= now()) {
         opts.out(`key '${name}' (id ${r.id}) was already revoked at ${formatDate(r.revoked)}\n`);
         return;
       }
-      writeKeyRecord(dir, { ...r, revoked: now }, { overwrite: true });
-      opts.out(`revoked key '${name}' (id ${r.id})\n`);
-      opts.notifyDaemon?.();
+      const next = { ...r, revoked: now() };
+      await commit(ctx, { event: 'key.revoke', rec: next }, () => {
+        writeKeyRecord(dir, next, { overwrite: true, mode: trust });
+        opts.out(`revoked key '${name}' (id ${r.id})\n`);
+      });
+    });
+
+  program.command('unrevoke')
+    .description('re-enable a revoked key (the same key pair; to enrol a new key, remove the name and add it again)')
+    .argument('<name>')
+    .action(async (name: string) => {
+      const r = readRecord(dir, name, trust);
+      if (r.revoked === undefined) { opts.out(`key '${name}' (id ${r.id}) is not revoked\n`); return; }
+      const { revoked: _gone, ...next } = r;
+      void _gone;
+      await commit(ctx, { event: 'key.unrevoke', rec: next }, () => {
+        writeKeyRecord(dir, next, { overwrite: true, mode: trust });
+        opts.out(`key '${name}' (id ${r.id}) is no longer revoked\n`);
+      });
+    });
+
+  program.command('remove')
+    .description('delete a key record (the key can no longer knock; its open doors are closed by the daemon)')
+    .argument('<name>')
+    .action(async (name: string) => {
+      const r = readRecord(dir, name, trust);
+      await commit(ctx, { event: 'key.remove', rec: r }, () => {
+        const path = removeKeyRecord(dir, name, { mode: trust });
+        opts.out(`removed key '${name}' (id ${r.id}, ${path})\n`);
+      });
     });
 
   try {
@@ -199,7 +169,7 @@ export async function keysMain(argv: string[], opts: KeysOpts): Promise<number> 
       return exitCodeFor('ERR_USAGE');
     }
     if (e instanceof AppError) {
-      opts.err(`knockd keys: ${e.message} [${e.code}]\n`);
+      opts.err(`knockd keys: ${printable(e.message, 2000)} [${e.code}]\n`);
       return exitCodeFor(e.code);
     }
     throw e;

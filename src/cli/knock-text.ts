@@ -31,7 +31,7 @@ export const REPEAT_USAGE =
 /** Printed after USAGE for an explicit -h/--help only, so error output stays byte-identical to knock 0.8. */
 export const SPA_USAGE =
   'signed single-packet authorization (knockd-ts):\n' +
-  '  knock --spa [--key <file>] [--door <name>] [--ttl <s>] [--allow-ip <ip>|auto] [--stun <host[:port]>,...]\n' +
+  '  knock --spa [--key <file>] [--door <name>] [--ttl <s>] [--allow-ip <ip>|auto | --nat] [--stun <host[:port]>,...]\n' +
   '        [--spa-port <n>] [--dry-run] [--wait <port>] [--timeout <s>] [-4|-6] [-v] <host>|<profile>\n' +
   '  knock <profile>                     knock with a profile of ~/.knock/config (--config <file>)\n' +
   '  knock [--spa] [<profile>] -W <host>:<port>   ssh ProxyCommand: knock, connect, relay stdin/stdout\n' +

@@ -70,6 +70,7 @@ const SPA_LONG: LongOpt[] = [
   { name: 'comment', arg: 'required', key: 'comment' },
   { name: 'pubkey', arg: 'none', key: 'pubkey' },
   { name: 'dry-run', arg: 'none', key: 'dry-run' },
+  { name: 'nat', arg: 'none', key: 'nat' },
   { name: 'stun', arg: 'required', key: 'stun' },
   { name: 'wait', arg: 'required', key: 'wait' },
   { name: 'timeout', arg: 'required', key: 'timeout' },
@@ -204,6 +205,7 @@ export async function knockMain(argv: string[], io: KnockIo): Promise<number> {
         mode = ev.key; break;
       case 'force': spa.force = true; spaOnly.push(ev.spelled); break;
       case 'dry-run': spa.dryRun = true; spaOnly.push(ev.spelled); break;
+      case 'nat': spa.nat = true; spaOnly.push(ev.spelled); break;
       default: {
         const field = SPA_VALUE[ev.key];
         if (field) { (spa as Record<string, unknown>)[field] = ev.value; if (ev.key !== 'key') spaOnly.push(ev.spelled); }

@@ -2,7 +2,7 @@
  * `knockd`: the daemon (knockd 0.8's flags) plus admin commands:
  *   knockd [-i IF] [-d] [-c FILE] [-D] [-l] [-p FILE] [-g FILE] [-v] [-4] [-V] [-h]
  *   knockd --check [-c FILE]           validate and print the normalised config
- *   knockd [-c FILE] keys add|list|show|revoke ...
+ *   knockd [-c FILE] keys add|list|show|set|revoke|unrevoke|remove ...
  *   knockd [-c FILE] audit [filters]   who opened which door
  *   knockd [-c FILE] status            doors open right now
  *   knockd firewall --print nft [-c FILE]   nftables ruleset for the nft doors
@@ -56,7 +56,8 @@ function program(io: Io): Command {
     .helpOption('-h, --help', 'this help')
     .addHelpText('after', `
 commands (each has --help):
-  knockd [-c FILE] keys add|list|show|revoke ...   manage enrolled SPA keys (KeysDir)
+  knockd [-c FILE] keys add|list|show|set|revoke|unrevoke|remove ...
+                                                  manage enrolled SPA keys (KeysDir)
   knockd [-c FILE] audit [--since T] [--until T] [--key K] [--door D] [--ip IP] [--json]
   knockd [-c FILE] status [--json]                 doors open right now, stop commands owed
   knockd firewall --print nft [-c FILE]            nftables ruleset for the nft doors (for nft -f)
@@ -162,6 +163,9 @@ async function runSubcommand(sub: Sub, rest: string[], configPath: string, io: I
       const { keysMain } = await import('./keys.js');
       return keysMain(rest, {
         keysDir: config.options.keysDir, out: io.out, err: io.err,
+        spaDoors: config.doors.filter((d) => d.spa).map((d) => d.name),
+        stateDir: config.options.stateDir,
+        ...(config.options.auditLog !== undefined ? { auditLog: config.options.auditLog } : {}),
         notifyDaemon: () => signalDaemon(`${config.options.stateDir}/knockd.pid`),
       });
     }
@@ -183,17 +187,19 @@ async function runSubcommand(sub: Sub, rest: string[], configPath: string, io: I
 
 /**
  * SIGHUP the running daemon (if any) so key changes apply at once; fs.watch is the fallback.
+ * Returns the pid signalled, or undefined when no daemon runs.
  * The pid file outlives a killed daemon and its PID may now be someone else's, for whom SIGHUP
  * means "terminate": signal only a process whose command line is our knockd.
  */
-function signalDaemon(pidPath: string): void {
+function signalDaemon(pidPath: string): number | undefined {
   try {
     const pid = Number(readFileSync(pidPath, 'utf8').trim());
-    if (!Number.isInteger(pid) || pid <= 1) return;
+    if (!Number.isInteger(pid) || pid <= 1) return undefined;
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    if (!argv.some((a) => /(^|\/)knockd(\.js)?$/.test(a))) return;
+    if (!argv.some((a) => /(^|\/)knockd(-ts)?(\.js)?$/.test(a))) return undefined;
     process.kill(pid, 'SIGHUP');
-  } catch { /* no daemon running: nothing to tell */ }
+    return pid;   // keysMain waits for its acknowledgement (StateDir/keyring.ack)
+  } catch { return undefined; /* no daemon running: nothing to tell */ }
 }
 
 /** `-d`: Node cannot fork(), so re-run ourselves detached and wait until capture is up. */

@@ -53,6 +53,7 @@ async function spa(r: SpaRequest, io: ClientIo): Promise<number> {
     ...(r.family !== undefined ? { family: r.family } : {}),
     ...(r.allowIp !== undefined ? { allowIp: r.allowIp } : {}),
     ...(note ? { note } : {}),
+    nat: r.nat,
   });
   const packet = buildPacket(plan);
   if (r.dryRun) { io.out(describe(plan, packet, false)); return 0; }
@@ -96,6 +97,8 @@ export async function keygenMain(o: { key?: string; type?: 'ed25519' | 'hmac'; f
 
 export interface SpaOptions {
   key: string; host: string; door?: string; ttl?: number; allowIp?: string; spaPort?: number;
+  /** Ask the server to open the address the packet arrives from (v2 keys; the key needs --nat on the server). */
+  nat?: boolean;
   family?: 4 | 6; verbose?: boolean; out: (s: string) => void; err?: (s: string) => void;
   /** Tests: fixed clock and nonce source. */
   now?: () => number; random?: (n: number) => Uint8Array;
@@ -107,6 +110,7 @@ export async function spaMain(o: SpaOptions): Promise<number> {
     const plan = await planKnock({
       key: loadClientKeyFile(o.key), host: o.host, spaPort: o.spaPort ?? DEFAULT_SPA_PORT, door: o.door ?? '', ttl: o.ttl ?? 0, stun: [],
       ...(o.family !== undefined ? { family: o.family } : {}), ...(o.allowIp !== undefined ? { allowIp: o.allowIp } : {}),
+      nat: !!o.nat,
     });
     const packet = buildPacket(plan, (o.now ?? Date.now)(), o.random);
     await sendPacket(plan, packet);

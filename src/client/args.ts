@@ -23,6 +23,8 @@ export interface ClientArgs {
   key?: string; type?: string; force?: boolean; comment?: string;
   door?: string; ttl?: string; allowIp?: string; spaPort?: string; stun?: string;
   dryRun?: boolean; proxy?: string; wait?: string; timeout?: string; config?: string;
+  /** Ask the server to open the address the packet arrives from (v2 keys enrolled with --nat). */
+  nat?: boolean;
 }
 
 export interface HostPort { host: string; port: number }
@@ -30,7 +32,7 @@ export interface HostPort { host: string; port: number }
 export interface SpaRequest {
   keyPath: string; host: string; family?: 4 | 6; spaPort: number; door: string; ttl: number;
   allowIp?: string; stun: readonly StunServer[]; verbose: boolean; dryRun: boolean;
-  proxy?: HostPort; waitPort?: number; timeoutS: number; profile?: string;
+  proxy?: HostPort; waitPort?: number; timeoutS: number; profile?: string; nat: boolean;
 }
 
 export const DEFAULT_TIMEOUT_S = 10;
@@ -60,7 +62,7 @@ export function keyModeChecks(a: ClientArgs): void {
   if (a.positionals.length > 0) usage(`${mode} takes no host or ports (got '${a.positionals[0]}')`);
   const bad = [...a.classicOnly, ...(a.verbose ? ['-v'] : []), ...(a.family ? [`-${a.family}`] : [])];
   if (bad.length > 0) usage(`option '${bad[0]}' does not apply to ${mode}`);
-  checkNotFor(a, mode, ['door', 'ttl', 'allowIp', 'spaPort', 'stun', 'dryRun', 'proxy', 'wait', 'timeout', 'config']);
+  checkNotFor(a, mode, ['door', 'ttl', 'allowIp', 'spaPort', 'stun', 'dryRun', 'proxy', 'wait', 'timeout', 'config', 'nat']);
   if (a.mode === 'pubkey') checkNotFor(a, mode, ['type', 'force']);
   if (a.type !== undefined && a.type !== 'ed25519' && a.type !== 'hmac') usage(`--type must be ed25519 or hmac (got '${a.type}')`);
 }
@@ -87,6 +89,7 @@ export function spaRequest(a: ClientArgs, home = homedir()): SpaRequest {
   const door = flag<string>('door', a.door, 'door');
   const ttl = flag<number>('ttl', a.ttl, 'ttl');
   const allowIp = flag<string>('allow-ip', a.allowIp, 'allow-ip');
+  if (a.nat && allowIp !== undefined) usage('--nat asks the server to open the address the knock comes from; it excludes --allow-ip');
   const spaPort = flag<number>('spa-port', a.spaPort, 'spa-port');
   let stun: StunServer[] | undefined;
   if (a.stun !== undefined) stun = parseStunList(a.stun) ?? usage(`--stun must be a comma-separated list of host[:port] (got '${a.stun}')`);
@@ -108,7 +111,10 @@ export function spaRequest(a: ClientArgs, home = homedir()): SpaRequest {
   if (proxy && p?.host && proxy.host === p.name) proxy = { host: p.host, port: proxy.port };
   const pick = <K extends keyof Profile>(k: K): Profile[K] | undefined => p?.[k] ?? d?.[k];
   const keyFromCfg = pick('key');
-  const allow = allowIp ?? pick('allowIp');
+  // the profile's `allow-ip = nat` is --nat; a command-line --allow-ip or --nat overrides it
+  const fromProfile = allowIp === undefined && !a.nat ? pick('allowIp') : undefined;
+  const nat = !!a.nat || fromProfile === 'nat';
+  const allow = nat ? undefined : allowIp ?? fromProfile;
   stun ??= pick('stun') as StunServer[] | undefined;
   if (stun && a.stun !== undefined && allow !== 'auto') usage("option '--stun' needs --allow-ip auto");
   const family = a.family ?? pick('family');
@@ -119,7 +125,7 @@ export function spaRequest(a: ClientArgs, home = homedir()): SpaRequest {
     door: door ?? pick('door') ?? '',
     ttl: ttl ?? pick('ttl') ?? 0,
     stun: stun ?? [],
-    verbose: a.verbose, dryRun: !!a.dryRun, timeoutS,
+    verbose: a.verbose, dryRun: !!a.dryRun, timeoutS, nat,
     ...(family !== undefined ? { family } : {}),
     ...(allow !== undefined ? { allowIp: allow } : {}),
     ...(proxy ? { proxy } : {}),

@@ -8,7 +8,7 @@ import { homedir, hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AppError, isAppError } from '../core/errors.js';
 import { writeFileAtomic } from '../io/safe-file.js';
-import { clientKeyFromSecret, clientKeyFromSeed, formatClientKey, formatPublicLine, parseClientKey, PUBLIC_PREFIX, type ClientKey } from '../core/keys/client.js';
+import { clientKeyFromSecret, clientKeyFromSeed, formatClientKey, formatEnrolLine, formatPublicLine, formatSharedLine, parseClientKey, PUBLIC_PREFIX, type ClientKey } from '../core/keys/client.js';
 
 export const defaultKeyPath = (home = homedir()): string => join(home, '.knock', 'key');
 const PRIVATE_MARK = ' — PRIVATE, keep this file secret';
@@ -34,10 +34,11 @@ export function readClientKeyFile(path: string): { key: ClientKey; comment?: str
     throw new AppError('ERR_KEY_FILE', `cannot read key file '${path}': ${code}${hint}`, { cause: e });
   }
   if (!st.isFile()) throw new AppError('ERR_KEY_FILE', `'${path}' is not a regular file`);
-  // A public line is harmless to read; say what it is before complaining about its mode.
-  if (firstBytes(path, PUBLIC_PREFIX.length + 1) === `${PUBLIC_PREFIX} `) {
-    const priv = path.endsWith('.pub') ? path.slice(0, -4) : 'the private key file';
-    throw new AppError('ERR_KEY_FILE', `'${path}' is the public half of a key; use ${priv} (the file without .pub) with --key`);
+  // A public or enrolment line is harmless to read; say what it is before complaining about its mode.
+  if (firstBytes(path, PUBLIC_PREFIX.length) === PUBLIC_PREFIX) {
+    const ext = /\.(pub|enrol)$/.exec(path)?.[0] ?? '';
+    const priv = ext ? path.slice(0, -ext.length) : 'the private key file';
+    throw new AppError('ERR_KEY_FILE', `'${path}' is the ${ext === '.enrol' ? 'enrolment line' : 'public half'} of a key; use ${priv} (the file without ${ext || '.pub'}) with --key`);
   }
   if ((st.mode & 0o077) !== 0) {
     throw new AppError('ERR_KEY_FILE', `permissions 0${(st.mode & 0o777).toString(8)} for '${path}' are too open; run 'chmod 600 ${path}'`);
@@ -88,11 +89,14 @@ export function keygen(o: KeygenOptions): number {
   const key = type === 'ed25519' ? clientKeyFromSeed(material) : clientKeyFromSecret(material);
   writeSecretFile(path, formatClientKey(key, `${comment}${PRIVATE_MARK}`), { overwrite: !!o.force });
   o.out(`wrote private key ${path} (mode 0600, key id ${key.id})\n`);
-  if (key.type === 'ed25519' && key.publicKey) {
-    const line = formatPublicLine(key.publicKey, comment);
-    writeFileSync(`${path}.pub`, `${line}\n`, { mode: 0o644 });
-    o.out(`wrote public key ${path}.pub\n`);
-    o.out(`Give this line to the server's administrator (knockd keys add NAME '<line>'):\n${line}\n`);
+  if (key.type === 'ed25519' && key.publicKey && key.mac1Key) {
+    // key.pub can be shared like an SSH public key; key.enrol (with the v2 mac1 key) goes to the
+    // server's administrator only: whoever holds it can spend this key's knock budget (PROTOCOL.md §5)
+    const line = formatEnrolLine(key.publicKey, key.mac1Key, comment);
+    writeSecretFile(`${path}.enrol`, `${line}\n`, { overwrite: !!o.force });
+    writeFileSync(`${path}.pub`, `${formatSharedLine(key.publicKey, comment)}\n`, { mode: 0o644 });
+    o.out(`wrote enrolment line ${path}.enrol (mode 0600) and shareable public line ${path}.pub\n`);
+    o.out(`Give this line to the server's administrator only (knockd keys add NAME '<line>'); key.pub may be shared:\n${line}\n`);
   } else {
     o.out(`This is a shared secret: hand the file to the server's administrator over a secure channel;\n` +
       `they enrol it with 'knockd keys add NAME --hmac-key-file FILE'. (Usually the server creates hmac keys:\n` +
@@ -101,13 +105,18 @@ export function keygen(o: KeygenOptions): number {
   return 0;
 }
 
-/** `knock --pubkey [--key F] [--comment C]`: the public line of a private key, on stdout. */
+/**
+ * `knock --pubkey [--key F] [--comment C]`: the line to give the server's administrator, on
+ * stdout: the enrolment line of a v2 key (it carries the mac1 key: for the administrator only),
+ * the public line of a v1 key.
+ */
 export function printPublic(o: { key?: string; comment?: string; out: (s: string) => void }): number {
   const path = o.key ?? defaultKeyPath();
   const { key, comment } = readClientKeyFile(path);
   if (key.type !== 'ed25519' || !key.publicKey) {
     throw new AppError('ERR_KEY_FILE', `'${path}' is an hmac key: a shared secret has no public half`);
   }
-  o.out(`${formatPublicLine(key.publicKey, o.comment !== undefined ? checkComment(o.comment) : comment)}\n`);
+  const c = o.comment !== undefined ? checkComment(o.comment) : comment;
+  o.out(`${key.mac1Key ? formatEnrolLine(key.publicKey, key.mac1Key, c) : formatPublicLine(key.publicKey, c)}\n`);
   return 0;
 }

@@ -36,7 +36,7 @@ export async function resolveServer(host: string, family?: 4 | 6): Promise<Resol
 }
 
 export interface KnockPlan {
-  key: ClientKey; server: ResolvedServer; spaPort: number; door: string; ttl: number;
+  key: ClientKey; server: ResolvedServer; spaPort: number; door: string; ttl: number; nat: boolean;
   allowIp: Ip; allowFrom: 'given' | 'stun' | 'local'; allowNote: string;
 }
 
@@ -44,6 +44,8 @@ export interface PlanInput {
   key: ClientKey; host: string; family?: 4 | 6; spaPort: number; door: string; ttl: number;
   /** undefined: this machine's source address; 'auto': STUN; else IP text */
   allowIp?: string; stun: readonly StunServer[]; stunTimeoutMs?: number; note?: (s: string) => void;
+  /** Ask the server to open the packet's source address (v2 keys with the server's --nat permission). */
+  nat?: boolean;
 }
 
 const where = (s: ResolvedServer, port: number) => `${s.family === 6 ? `[${s.ip.text}]` : s.ip.text}:${port}/udp`;
@@ -64,8 +66,11 @@ function connectUdp(server: ResolvedServer, port: number): Promise<Socket> {
 const closeSocket = (s: Socket) => new Promise<void>((r) => { try { s.close(() => r()); } catch { r(); } });
 
 export async function planKnock(i: PlanInput): Promise<KnockPlan> {
+  if (i.nat && i.key.spaVersion !== 2) {
+    throw new AppError('ERR_USAGE', "--nat needs a v2 key (this is a 'knockd-ts-key v1' file); make one with 'knock --keygen' and have it enrolled with --nat");
+  }
   const server = await resolveServer(i.host, i.family);
-  const base = { key: i.key, server, spaPort: i.spaPort, door: i.door, ttl: i.ttl };
+  const base = { key: i.key, server, spaPort: i.spaPort, door: i.door, ttl: i.ttl, nat: !!i.nat };
   if (i.allowIp === 'auto') {
     const a = await discoverPublicAddress(i.stun, server.family, { ...(i.stunTimeoutMs ? { timeoutMs: i.stunTimeoutMs } : {}), ...(i.note ? { note: i.note } : {}) });
     return { ...base, allowIp: a.ip, allowFrom: 'stun', allowNote: `learned from STUN server ${a.server} in ${a.ms} ms` };
@@ -81,11 +86,11 @@ export async function planKnock(i: PlanInput): Promise<KnockPlan> {
   await closeSocket(sock);
   const ip = parseIp(local);
   if (!ip) throw new AppError('ERR_USAGE', `cannot use the local address '${local}'; pass --allow-ip`);
-  return { ...base, allowIp: ip, allowFrom: 'local', allowNote: 'this machine\'s source address; behind NAT use --allow-ip auto' };
+  return { ...base, allowIp: ip, allowFrom: 'local', allowNote: 'this machine\'s source address; behind NAT use --allow-ip auto or --nat' };
 }
 
 export function buildPacket(p: KnockPlan, now = Date.now(), random: (n: number) => Uint8Array = (n) => new Uint8Array(randomBytes(n))): Uint8Array {
-  return encodeRequest({ timestampMs: now, nonce: random(16), ttl: p.ttl, allowIp: p.allowIp, serverIp: p.server.ip, door: p.door }, signerFor(p.key));
+  return encodeRequest({ timestampMs: now, nonce: random(16), ttl: p.ttl, allowIp: p.allowIp, serverIp: p.server.ip, door: p.door, version: p.key.spaVersion, nat: p.nat }, signerFor(p.key));
 }
 
 export async function sendPacket(p: KnockPlan, packet: Uint8Array): Promise<void> {
@@ -107,7 +112,8 @@ export function describe(p: KnockPlan, packet: Uint8Array, sent: boolean): strin
     `${sent ? 'SPA knock sent to' : 'SPA knock (dry run, not sent) to'} ${where(p.server, p.spaPort)} (${packet.length} bytes)`,
     `  key ${p.key.type} ${p.key.id}${p.key.name ? ` (${p.key.name})` : ''}`,
     `  door ${p.door === '' ? '(default)' : p.door}, ttl ${p.ttl === 0 ? '(door default)' : `${p.ttl}s`}`,
-    `  open for ${p.allowIp.text} (${p.allowNote})`,
+    p.nat ? `  open for the address the server sees (--nat; local address ${p.allowIp.text})` : `  open for ${p.allowIp.text} (${p.allowNote})`,
+    `  request v${p.key.spaVersion}${p.nat ? ', nat' : ''}`,
   ];
   if (d.ok) lines.push(`  timestamp ${new Date(d.req.timestampMs).toISOString()}`, `  nonce ${Buffer.from(d.req.nonce).toString('hex')}`,
     `  server ${d.req.serverIp.text}, key id ${d.req.keyId}`);

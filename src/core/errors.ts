@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'ERR_NETWORK'            // client: a network operation failed (errno text in the message)
   | 'ERR_NOT_OPEN'           // client: the knocked port did not accept within the time bound
   | 'ERR_NFT'                // nftables missing, or a configured table/set missing or of the wrong type
+  | 'ERR_DAEMON'             // the running daemon did not apply a change in time
   | 'ERR_INTERNAL';
 
 export class AppError extends Error {
@@ -54,6 +55,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'ERR_RUNNING': return 75;          // EX_TEMPFAIL
     case 'ERR_NETWORK': return 69;          // EX_UNAVAILABLE
     case 'ERR_NOT_OPEN': return 75;         // EX_TEMPFAIL: try again later
+    case 'ERR_DAEMON': return 75;           // EX_TEMPFAIL: the change is made, not yet in force
     default: return 1;
   }
 }

@@ -133,3 +133,38 @@ export function cidrContains(c: Cidr, ip: Ip): boolean {
   if (c.family !== ip.family) return false;
   return inPrefix(ip.bytes, c.bytes, c.prefix);
 }
+
+/**
+ * Why an address must never be opened by a door, or undefined when it may be
+ * (SECURITY.md, "Addresses that are never opened"). Such an address is never a real client:
+ * the unspecified address (0.0.0.0/8, ::) or a broadcast one (255.255.255.255) would make
+ * `-s %IP%` match nothing or, in some firewall front ends, everything; loopback (127/8, ::1)
+ * would open the service to local users through the door; link-local (169.254/16, fe80::/10,
+ * meaningless without a zone) and multicast (224/4, ff00::/8) are not single hosts. IPv4-mapped
+ * IPv6 addresses (::ffff:a.b.c.d) are judged as the IPv4 address they carry.
+ */
+export type NeverOpen = 'unspecified' | 'loopback' | 'link-local' | 'multicast' | 'broadcast';
+
+export function neverOpen(ip: Ip): NeverOpen | undefined {
+  const b = ip.bytes;
+  if (ip.family === 4) return v4NeverOpen(b, 0);
+  let zeroTo10 = true;
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) zeroTo10 = false;
+  if (zeroTo10 && b[10] === 0xff && b[11] === 0xff) return v4NeverOpen(b, 12);   // ::ffff:a.b.c.d
+  const zeroTo15 = zeroTo10 && b[10] === 0 && b[11] === 0 && b[12] === 0 && b[13] === 0 && b[14] === 0;
+  if (zeroTo15 && b[15] === 0) return 'unspecified';
+  if (zeroTo15 && b[15] === 1) return 'loopback';
+  if (b[0] === 0xff) return 'multicast';
+  if (b[0] === 0xfe && ((b[1] ?? 0) & 0xc0) === 0x80) return 'link-local';
+  return undefined;
+}
+
+function v4NeverOpen(b: Uint8Array, o: number): NeverOpen | undefined {
+  const a0 = b[o] ?? 0, a1 = b[o + 1] ?? 0;
+  if (a0 === 0) return 'unspecified';
+  if (a0 === 127) return 'loopback';
+  if (a0 === 169 && a1 === 254) return 'link-local';
+  if (a0 >= 224 && a0 <= 239) return 'multicast';
+  if (a0 === 255 && a1 === 255 && b[o + 2] === 255 && b[o + 3] === 255) return 'broadcast';
+  return undefined;
+}

@@ -29,7 +29,7 @@ export interface Profile {
   readonly spaPort?: number;
   readonly door?: string;
   readonly key?: string;
-  /** 'auto' (STUN) or canonical IP text. */
+  /** 'auto' (STUN), 'nat' (like --nat) or canonical IP text. */
   readonly allowIp?: string;
   readonly ttl?: number;
   readonly family?: 4 | 6;
@@ -59,9 +59,9 @@ export function profileValue(key: Key, v: string): { field: keyof Profile; value
     case 'key':
       return v !== '' ? { field: 'key', value: v } : 'key needs a file name';
     case 'allow-ip': {
-      if (v === 'auto') return { field: 'allowIp', value: 'auto' };
+      if (v === 'auto' || v === 'nat') return { field: 'allowIp', value: v };
       const ip = parseIp(v);
-      return ip ? { field: 'allowIp', value: ip.text } : `allow-ip must be 'auto' or a numeric IPv4/IPv6 address (got '${v}')`;
+      return ip ? { field: 'allowIp', value: ip.text } : `allow-ip must be 'auto', 'nat' or a numeric IPv4/IPv6 address (got '${v}')`;
     }
     case 'ttl':
       return /^\d{1,9}$/.test(v) && Number(v) >= 1 ? { field: 'ttl', value: Number(v) } : `ttl must be a whole number of seconds >= 1 (got '${v}')`;

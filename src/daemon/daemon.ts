@@ -74,7 +74,9 @@ export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle 
 
   const spaContext = (c: Config): SpaContext => ({
     doors: c.doors, ownAddrs: () => current.localAddrs, spaAddrs: c.options.spaAddresses, windowMs: c.options.spaWindow * 1000,
-    ...(ports.notBeforeMs !== undefined ? { notBeforeMs: ports.notBeforeMs } : {}),
+    // the replay store's history: the largest window ever, and its floor (first start, raised window)
+    ...(replay ? { maxWindowMs: replay.maxWindowMs } : {}),
+    notBeforeMs: Math.max(ports.notBeforeMs ?? 0, replay?.floorMs ?? 0),
   });
 
   /** Everything a config needs that can fail (addresses, keys, replay store); changes nothing running. */
@@ -83,7 +85,7 @@ export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle 
     if (!hasSpa(c)) return { setup: { config: c, localAddrs, ipv6 } };
     if (c.options.stateDir !== stateDir) throw new AppError('ERR_STATE', `StateDir changed from ${stateDir} to ${c.options.stateDir}: that needs a restart`);
     const keys = ports.loadKeys(c.options.keysDir, keysNow);
-    replay ??= ports.openReplay(stateDir);
+    replay ??= ports.openReplay(stateDir, c.options.spaWindow * 1000);
     verifier ??= new SpaVerifier(keys.keyring, replay, spaContext(c));
     return { setup: { config: c, localAddrs, ipv6, verifier, keyring: keys.keyring }, keys };
   };

@@ -5,7 +5,6 @@
  * daemon.ts over injected ports, which the integration tests drive without root.
  */
 import { writeFileSync, unlinkSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { reverse } from 'node:dns/promises';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
@@ -27,7 +26,8 @@ import { loadKeys, watchKeys } from '../io/keys-load.js';
 import { ReplayStore } from '../io/replay-store.js';
 import { acquireLock } from '../io/lock.js';
 import { holdQuietPort, type QuietPort } from '../io/quiet-port.js';
-import { ensureDir, writeFileAtomic } from '../io/safe-file.js';
+import { ensureDir } from '../io/safe-file.js';
+import { ACK_FORMAT, writeKeyringAck } from '../io/keyring-ack.js';
 import { startDaemon, type DaemonHandle, type DaemonOptions } from './daemon.js';
 import type { DaemonPorts } from './ports.js';
 
@@ -66,8 +66,8 @@ function realPorts(o: RunOptions, runner: CommandRunner): DaemonPorts {
     logger: { log: (level, fields, msg) => logger[level](fields, msg) },
     loadKeys,
     watchKeys,
-    writeAck: (dir, ack) => writeFileAtomic(join(dir, 'keyring.ack'), `${JSON.stringify({ format: 'knockd-ts/keyring-ack', version: 1, ...ack })}\n`, { code: 'ERR_STATE', mode: 0o644 }),
-    openReplay: (dir) => ReplayStore.open(dir),
+    writeAck: (dir, ack) => writeKeyringAck(dir, { format: ACK_FORMAT, version: 1, ...ack }),
+    openReplay: (dir, windowMs) => ReplayStore.open(dir, { windowMs }),
     consumeOts: (path, used) => consumeOneTimeSequence(path, used).next,
     reverseLookup: async (src) => (await reverse(src))[0],
     ...(bootTimeMs() !== undefined ? { notBeforeMs: bootTimeMs() as number } : {}),

@@ -86,6 +86,12 @@ export interface KeyringAck {
 
 export interface ReplayPort extends ReplayLog {
   close(): void;
+  /** SPAWindow in force from now; a raise past the largest window ever moves the floor (persisted). */
+  setWindow(windowMs: number, now: number): unknown;
+  /** Requests signed before this are stale (first start, or a raised window: PROTOCOL.md §4). */
+  readonly floorMs: number;
+  /** The largest window ever in force: replay records are kept this long. */
+  readonly maxWindowMs: number;
 }
 
 export interface DaemonPorts {
@@ -106,7 +112,7 @@ export interface DaemonPorts {
   /** Call `onChange` when the key directory changes; returns a stop function. */
   watchKeys?(dir: string, onChange: () => void): () => void;
   writeAck(stateDir: string, ack: KeyringAck): void;
-  openReplay(stateDir: string): ReplayPort;
+  openReplay(stateDir: string, windowMs: number): ReplayPort;
   /** Consume a used one-time sequence; returns the next one (undefined: none left). Throws on file errors. */
   consumeOts(path: string, used: readonly Hit[]): readonly Hit[] | undefined;
   /** -l */

@@ -58,11 +58,18 @@ function apply(map: Map<string, JournalEntry>, r: JournalRecord): void {
   }
 }
 
+function statOrUndefined(dir: string): fs.Stats | undefined {
+  try { return fs.lstatSync(dir); } catch { return undefined; }
+}
+
 /** Reads leases.log (and a legacy doors.json) from `dir`. Missing = empty. */
 export function readJournal(dir: string, trust: TrustMode = 'strict'): Map<string, JournalEntry> {
   const map = new Map<string, JournalEntry>();
   const file = join(dir, FILE);
-  const legacy = readFileSafe(join(dir, LEGACY), { code: 'ERR_STATE', maxBytes: MAX_BYTES, optional: true, mode: trust });
+  // admin trust (root running `knockd status`) also trusts the StateDir owner: the service user
+  const dirSt = trust === 'admin' ? statOrUndefined(dir) : undefined;
+  const check = { code: 'ERR_STATE', maxBytes: MAX_BYTES, optional: true, mode: trust, ...(dirSt ? { dirSt } : {}) } as const;
+  const legacy = readFileSafe(join(dir, LEGACY), check);
   if (legacy) {
     let doc: { leases?: unknown };
     try { doc = JSON.parse(legacy.toString('utf8')) as { leases?: unknown }; } catch (e) {
@@ -75,7 +82,7 @@ export function readJournal(dir: string, trust: TrustMode = 'strict'): Map<strin
       apply(map, { op: 'put', lease: l as Lease });
     });
   }
-  const buf = readFileSafe(file, { code: 'ERR_STATE', maxBytes: MAX_BYTES, optional: true, mode: trust });
+  const buf = readFileSafe(file, check);
   if (!buf) return map;
   const lines = buf.toString('utf8').split('\n');
   const last = lines.length - 1;   // text after the final newline: '' or a torn append

@@ -1,35 +1,22 @@
 /**
- * The daemon's view of KeysDir: the keyring with what was refused and a revision (the
- * acknowledgement `knockd keys` waits for), and a watcher that reports changes (fs.watch plus a
- * 2 s poll as a fallback, debounced).
+ * The daemon's view of KeysDir (io/keystore.ts does the reading and trusting): the keyring with
+ * what was refused and the directory's revision (what `knockd keys` waits for in
+ * StateDir/keyring.ack), and a watcher that reports changes (fs.watch plus a 2 s poll as a
+ * fallback, debounced).
  */
-import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, watch } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, watch } from 'node:fs';
 import { join } from 'node:path';
-import { loadKeyring } from './keystore.js';
+import { keyringRevision, loadKeyring } from './keystore.js';
 import type { LoadedKeys } from '../daemon/ports.js';
-
-/** Hash of the record set (names and contents of every file that is not a dotfile). */
-export function keyringRevision(dir: string): string {
-  const h = createHash('sha256');
-  for (const name of readdirSync(dir).filter((n) => !n.startsWith('.')).sort()) {
-    h.update(name).update('\0');
-    try { h.update(readFileSync(join(dir, name))); } catch { h.update('unreadable'); }
-    h.update('\0');
-  }
-  return h.digest('hex');
-}
 
 /**
  * Loads KeysDir. When the record set is unchanged since `prev` (same revision), `prev` itself is
- * returned: a SIGHUP or `keys` run that changed nothing rebuilds nothing (no key objects churned).
+ * returned: a SIGHUP or a `keys` run that changed nothing rebuilds nothing (no key objects churned).
  */
 export function loadKeys(dir: string, prev?: LoadedKeys): LoadedKeys {
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const revision = keyringRevision(dir);
-  if (prev && prev.revision === revision) return prev;
-  const keyring = loadKeyring(dir);
-  return { keyring, refused: [], revision };
+  if (prev && prev.revision === keyringRevision(dir)) return prev;
+  return loadKeyring(dir);
 }
 
 function signature(dir: string): string {

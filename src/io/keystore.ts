@@ -1,55 +1,49 @@
 /**
  * KeysDir: one ini record per principal, DIR/NAME.key (PROTOCOL.md §6).
  *
- * Loading refuses a directory or file that is writable by group/other or owned by someone
- * other than root or the current user (ERR_KEYS_DIR / ERR_KEY_FILE naming the path), a
- * symlinked record, and an hmac record (which holds a secret) readable by group/other.
- * Dotfiles are ignored (editors, our own temporary files); anything else that is not
- * NAME.key is refused, so a mistyped file name cannot silently drop a key.
+ * Trust (io/safe-file.ts): the directory must be trusted (not a symlink, not group/other-
+ * writable, owned by root or the current user; in `admin` mode, used by `knockd keys` run as
+ * root, also by the directory's owner, as the systemd layout has it). Otherwise nothing loads
+ * (ERR_KEYS_DIR). Each file is then judged on its own: a record that is a symlink, not a
+ * regular file, writable by group/other, owned by someone untrusted, malformed, not named
+ * NAME.key (README, alice.key~), or holding a secret (hmac secret, v2 mac1 key) readable by
+ * group/other is refused and reported, and never blocks the other records. Two records with
+ * the same key id are both refused (fail closed: a revoked copy always revokes). Dotfiles are
+ * ignored (editors, our own temporary files).
+ *
+ * The revision is a hash of the directory's record set as lstat(2) shows it (name, inode,
+ * size, mtime, mode, owner of every non-dot entry): the same for the CLI and the daemon,
+ * changed by every write (records are replaced by rename, so a new inode). The daemon reports
+ * the revision it applied in StateDir/keyring.ack (io/keyring-ack.ts).
  */
-import { closeSync, existsSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, writeSync, type Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { lstatSync, readdirSync, unlinkSync, watch, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.js';
 import { Keyring } from '../core/keys/keyring.js';
 import { formatKeyRecord, NAME_RE, parseKeyRecord, type KeyRecord } from '../core/keys/record.js';
+import { checkDir, fsyncDir, modeText, readFileSafe, writeFileAtomic, type TrustMode } from './safe-file.js';
 
 const MAX_RECORD_BYTES = 64 * 1024;
 
-const modeText = (st: Stats): string => `0${(st.mode & 0o777).toString(8).padStart(3, '0')}`;
+export interface RefusedFile { readonly path: string; readonly error: string }
+export interface KeyringLoad { readonly keyring: Keyring; readonly refused: readonly RefusedFile[]; readonly revision: string }
+export interface StoreOptions { readonly mode?: TrustMode }
 
-function ownerOk(st: Stats): boolean {
-  const me = typeof process.getuid === 'function' ? process.getuid() : 0;
-  return st.uid === 0 || st.uid === me;
+export function checkKeysDir(dir: string, mode: TrustMode = 'strict'): Stats {
+  return checkDir(dir, 'key directory', { code: 'ERR_KEYS_DIR', mode });
 }
 
-export function checkKeysDir(dir: string): void {
-  let st: Stats;
-  try { st = statSync(dir); } catch (e) {
-    throw new AppError('ERR_KEYS_DIR', `key directory '${dir}' is missing or unreadable (${(e as NodeJS.ErrnoException).code ?? 'error'}); create it with 'install -d -m 0700 ${dir}'`, { cause: e });
-  }
-  if (!st.isDirectory()) throw new AppError('ERR_KEYS_DIR', `key directory '${dir}' is not a directory`);
-  if ((st.mode & 0o022) !== 0) throw new AppError('ERR_KEYS_DIR', `key directory '${dir}' is writable by group/other (mode ${modeText(st)}); run 'chmod go-w ${dir}'`);
-  if (!ownerOk(st)) throw new AppError('ERR_KEYS_DIR', `key directory '${dir}' is owned by uid ${st.uid}, not root or the current user`);
-}
-
-function checkRecordFile(path: string, st: Stats): void {
-  if (st.isSymbolicLink()) throw new AppError('ERR_KEY_FILE', `'${path}' is a symbolic link; key records must be regular files`);
-  if (!st.isFile()) throw new AppError('ERR_KEY_FILE', `'${path}' is not a regular file`);
-  if ((st.mode & 0o022) !== 0) throw new AppError('ERR_KEY_FILE', `permissions ${modeText(st)} for '${path}' are too open (writable by group/other)`);
-  if (!ownerOk(st)) throw new AppError('ERR_KEY_FILE', `'${path}' is owned by uid ${st.uid}, not root or the current user`);
-  if (st.size > MAX_RECORD_BYTES) throw new AppError('ERR_KEY_FILE', `'${path}' is larger than ${MAX_RECORD_BYTES} bytes`);
-}
-
-/** Read and check one record file. */
-export function readKeyRecordFile(path: string, expectName?: string): KeyRecord {
-  let st: Stats;
-  try { st = lstatSync(path); } catch (e) {
-    throw new AppError('ERR_KEY_FILE', `cannot read '${path}': ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
-  }
-  checkRecordFile(path, st);
-  const rec = parseKeyRecord(readFileSync(path, 'utf8'), path, expectName);
-  if (rec.type === 'hmac' && (st.mode & 0o077) !== 0) {
-    throw new AppError('ERR_KEY_FILE', `permissions ${modeText(st)} for '${path}' are too open (it holds a secret; run 'chmod 600 ${path}')`);
+/** Read and check one record file (throws AppError ERR_KEY_FILE naming the path). */
+export function readKeyRecordFile(path: string, expectName?: string, o: StoreOptions & { dirSt?: Stats } = {}): KeyRecord {
+  let st: Stats | undefined;
+  const buf = readFileSafe(path, {
+    code: 'ERR_KEY_FILE', mode: o.mode ?? 'strict', maxBytes: MAX_RECORD_BYTES, onStat: (s) => { st = s; },
+    ...(o.dirSt ? { dirSt: o.dirSt } : {}),
+  }) as Buffer;
+  const rec = parseKeyRecord(buf.toString('utf8'), path, expectName);
+  if ((rec.type === 'hmac' || rec.mac1Key) && st && (st.mode & 0o077) !== 0) {
+    throw new AppError('ERR_KEY_FILE', `permissions ${modeText(st.mode)} for '${path}' are too open (it holds a secret; run 'chmod 600 ${path}')`);
   }
   return rec;
 }
@@ -59,54 +53,84 @@ export function recordPath(dir: string, name: string): string {
   return join(dir, `${name}.key`);
 }
 
-export function loadKeyring(dir: string): Keyring {
-  checkKeysDir(dir);
-  const records: KeyRecord[] = [];
-  for (const ent of readdirSync(dir).sort()) {
-    if (ent.startsWith('.')) continue;
+/** The non-dot entries of `dir`, sorted, with the revision of that set. */
+function scan(dir: string): { names: string[]; revision: string } {
+  const names = readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
+  const h = createHash('sha256').update('knockd-ts keyring revision v1\n');
+  for (const n of names) {
+    let line = `${n}\0-`;
+    try {
+      const s = lstatSync(join(dir, n), { bigint: true });
+      line = `${n}\0${s.ino}\0${s.size}\0${s.mtimeNs}\0${s.mode}\0${s.uid}\0${s.gid}`;
+    } catch { /* vanished meanwhile: a later scan sees the new state */ }
+    h.update(line + '\n');
+  }
+  return { names, revision: h.digest('hex').slice(0, 32) };
+}
+
+/** The revision of `dir` now (see the module comment). */
+export function keyringRevision(dir: string): string {
+  return scan(dir).revision;
+}
+
+const message = (e: unknown): string => (e instanceof AppError ? `${e.message} [${e.code}]` : e instanceof Error ? e.message : String(e));
+
+/** Load every acceptable record; see the module comment for what is refused. Throws only for the directory. */
+export function loadKeyring(dir: string, o: StoreOptions = {}): KeyringLoad {
+  const mode = o.mode ?? 'strict';
+  const dirSt = checkKeysDir(dir, mode);
+  const { names, revision } = scan(dir);
+  const refused: RefusedFile[] = [];
+  const records: { rec: KeyRecord; path: string }[] = [];
+  for (const ent of names) {
     const path = join(dir, ent);
     const m = /^(.+)\.key$/.exec(ent);
     if (!m || m[1] === undefined || !NAME_RE.test(m[1])) {
-      throw new AppError('ERR_KEY_FILE', `'${path}': unexpected file in the key directory (records are NAME.key, NAME = [A-Za-z0-9_.-])`);
+      refused.push({ path, error: `unexpected file in the key directory (records are NAME.key, NAME = [A-Za-z0-9_.-]) [ERR_KEY_FILE]` });
+      continue;
     }
-    records.push(readKeyRecordFile(path, m[1]));
+    try { records.push({ rec: readKeyRecordFile(path, m[1], { mode, dirSt }), path }); } catch (e) { refused.push({ path, error: message(e) }); }
   }
-  try {
-    return new Keyring(records);
-  } catch (e) {
-    throw new AppError('ERR_KEY_FILE', `${dir}: ${(e as Error).message}`, { cause: e });
+  const byId = new Map<string, { rec: KeyRecord; path: string }[]>();
+  for (const r of records) byId.set(r.rec.id, [...(byId.get(r.rec.id) ?? []), r]);
+  const kept: KeyRecord[] = [];
+  for (const group of byId.values()) {
+    if (group.length === 1 && group[0]) { kept.push(group[0].rec); continue; }
+    const names = group.map((g) => `'${g.rec.name}'`).join(', ');
+    for (const g of group) {
+      refused.push({ path: g.path, error: `keys ${names} have the same key id ${g.rec.id} (the same key enrolled twice); all of them are refused until one is removed [ERR_KEY_FILE]` });
+    }
   }
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+  refused.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { keyring: new Keyring(kept), refused, revision };
 }
 
 /**
- * Write a record atomically (tmp + fsync + link/rename + dir fsync), mode 0600.
- * Without `overwrite`, an existing record is refused (ERR_KEY_EXISTS).
+ * Write a record atomically (io/safe-file.ts), mode 0600. Without `overwrite`, an existing
+ * record is refused (ERR_KEY_EXISTS). Root writing into a directory owned by another user (the
+ * systemd layout) gives the file that user's ownership, so the daemon keeps trusting it.
  */
-export function writeKeyRecord(dir: string, rec: KeyRecord, opts: { overwrite?: boolean } = {}): string {
-  checkKeysDir(dir);
+export function writeKeyRecord(dir: string, rec: KeyRecord, opts: { overwrite?: boolean } & StoreOptions = {}): string {
+  const st = checkKeysDir(dir, opts.mode ?? 'strict');
   const path = recordPath(dir, rec.name);
-  const tmp = join(dir, `.${rec.name}.key.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'wx', 0o600);
+  const owner = st.uid !== 0 ? { owner: { uid: st.uid, gid: st.gid } } : {};
   try {
-    writeSync(fd, formatKeyRecord(rec));
-    fsyncSync(fd);
-  } finally { closeSync(fd); }
-  try {
-    if (opts.overwrite) renameSync(tmp, path);
-    else {
-      try { linkSync(tmp, path); } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new AppError('ERR_KEY_EXISTS', `key '${rec.name}' already exists ('${path}')`);
-        throw e;
-      }
-      unlinkSync(tmp);
-    }
-  } finally {
-    if (existsSync(tmp)) unlinkSync(tmp);
+    writeFileAtomic(path, formatKeyRecord(rec), { code: 'ERR_KEY_FILE', mode: 0o600, createOnly: !opts.overwrite, existsCode: 'ERR_KEY_EXISTS', ...owner });
+  } catch (e) {
+    if (e instanceof AppError && e.code === 'ERR_KEY_EXISTS') throw new AppError('ERR_KEY_EXISTS', `key '${rec.name}' already exists ('${path}')`, { cause: e });
+    throw e;
+  }
+  return path;
+}
+
+/** Delete a record (the key is no longer enrolled). */
+export function removeKeyRecord(dir: string, name: string, o: StoreOptions = {}): string {
+  checkKeysDir(dir, o.mode ?? 'strict');
+  const path = recordPath(dir, name);
+  try { unlinkSync(path); } catch (e) {
+    const c = (e as NodeJS.ErrnoException).code;
+    if (c === 'ENOENT') throw new AppError('ERR_KEY_UNKNOWN', `no key named '${name}' in '${dir}'`, { cause: e });
+    throw new AppError('ERR_KEY_FILE', `cannot remove '${path}' (${c ?? 'error'})`, { cause: e });
   }
   fsyncDir(dir);
   return path;
@@ -124,40 +148,34 @@ export function revokedNames(prev: Keyring, next: Keyring, now: number): string[
   return out;
 }
 
-function dirSignature(dir: string): string {
-  try {
-    return readdirSync(dir).sort().map((e) => {
-      try { const s = lstatSync(join(dir, e)); return `${e}:${s.mtimeMs}:${s.size}:${s.mode}:${s.ino}`; } catch { return e; }
-    }).join('|');
-  } catch { return ''; }
-}
-
 /**
  * Watch the key directory (fs.watch, plus a 2 s poll as a fallback) and call `onChange`
  * with a freshly loaded keyring after changes settle (100 ms debounce). `revoked` lists the
- * names that were removed, replaced or revoked, so the daemon can close their doors. A
- * reload that fails (bad file) keeps the previous keyring and reports through `onError`.
+ * names that were removed, replaced, refused or revoked, so the daemon can close their doors.
+ * A directory that cannot be trusted keeps the previous keyring and reports through `onError`.
  * Returns a function that stops watching.
  */
 export function watchKeyring(
   dir: string,
-  onChange: (k: Keyring, revoked: string[]) => void,
+  onChange: (k: Keyring, revoked: string[], load: KeyringLoad) => void,
   onError: (e: unknown) => void = () => {},
+  o: StoreOptions = {},
 ): () => void {
   let current: Keyring;
-  try { current = loadKeyring(dir); } catch { current = new Keyring([]); }
-  let sig = dirSignature(dir);
+  try { current = loadKeyring(dir, o).keyring; } catch { current = new Keyring([]); }
+  const sig = (): string => { try { return keyringRevision(dir); } catch { return ''; } };
+  let last = sig();
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const reload = (): void => {
     timer = undefined;
     if (stopped) return;
-    sig = dirSignature(dir);
-    let next: Keyring;
-    try { next = loadKeyring(dir); } catch (e) { onError(e); return; }
-    const revoked = revokedNames(current, next, Date.now());
-    current = next;
-    onChange(next, revoked);
+    let next: KeyringLoad;
+    try { next = loadKeyring(dir, o); } catch (e) { last = sig(); onError(e); return; }
+    last = next.revision;
+    const revoked = revokedNames(current, next.keyring, Date.now());
+    current = next.keyring;
+    onChange(next.keyring, revoked, next);
   };
   const schedule = (): void => {
     if (stopped) return;
@@ -169,7 +187,7 @@ export function watchKeyring(
     w = watch(dir, { persistent: false }, schedule);
     w.on('error', () => { /* the poll below still works */ });
   } catch { w = undefined; }
-  const poll = setInterval(() => { if (dirSignature(dir) !== sig) schedule(); }, 2000);
+  const poll = setInterval(() => { if (sig() !== last) schedule(); }, 2000);
   poll.unref();
   return () => {
     stopped = true;

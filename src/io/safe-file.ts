@@ -102,7 +102,7 @@ function checkOpened(path: string, st: fs.Stats, o: FileCheck): void {
  * Reads a trusted file: opened with O_NOFOLLOW (a symlink is refused), checked through the open
  * descriptor, size-capped. Returns undefined when it does not exist and `optional` is set.
  */
-export function readFileSafe(path: string, o: FileCheck & { optional?: boolean }): Buffer | undefined {
+export function readFileSafe(path: string, o: FileCheck & { optional?: boolean; onStat?: (st: fs.Stats) => void }): Buffer | undefined {
   let fd: number;
   try { fd = fs.openSync(path, O_RDONLY | O_NOFOLLOW); } catch (e) {
     const c = errCode(e);
@@ -113,6 +113,7 @@ export function readFileSafe(path: string, o: FileCheck & { optional?: boolean }
   try {
     const st = fs.fstatSync(fd);
     checkOpened(path, st, o);
+    o.onStat?.(st);   // the caller's further checks on the very file read (e.g. secret permissions by content)
     const buf = Buffer.alloc(st.size);
     let off = 0;
     while (off < buf.length) {
@@ -190,12 +191,13 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, o: Writ
 }
 
 /**
- * Opens `path` for appending (created with `mode` if missing), never through a symlink, and
- * checks the opened file as readFileSafe does. Returns the descriptor.
+ * Opens `path` for appending (created with `fileMode`, default 0600, if missing), never through
+ * a symlink, and checks the opened file as readFileSafe does. Returns the descriptor.
+ * (`fileMode`, not `mode`: FileCheck's `mode` is the trust mode.)
  */
-export function openAppendSafe(path: string, o: FileCheck & { mode?: number }): number {
+export function openAppendSafe(path: string, o: FileCheck & { fileMode?: number }): number {
   let fd: number;
-  try { fd = fs.openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, o.mode ?? 0o600); } catch (e) {
+  try { fd = fs.openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, o.fileMode ?? 0o600); } catch (e) {
     const c = errCode(e);
     if (c === 'ELOOP') throw new AppError(o.code, `'${path}' is a symbolic link; refusing to follow it`, { cause: e });
     throw new AppError(o.code, `cannot open '${path}' for writing (${c})`, { cause: e });

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createSocket, type Socket } from 'node:dgram';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -38,16 +38,22 @@ async function udpSink(): Promise<{ sock: Socket; port: number; got: Buffer[] }>
 }
 const until = async (pred: () => boolean, ms = 3000) => { const end = Date.now() + ms; while (!pred() && Date.now() < end) await new Promise((r) => setTimeout(r, 10)); };
 
-test('--keygen --comment, --pubkey prints the same public line; a .pub given as --key is named', async () => {
+test('--keygen --comment, --pubkey prints the same enrolment line; a .pub or .enrol given as --key is named', async () => {
   const home = makeHome();
   try {
     const g = await knock(home, '--keygen', '--comment', 'bob laptop');
     assert.equal(g.code, 0, g.err);
     const pub = readFileSync(join(home, '.knock', 'key.pub'), 'utf8');
-    assert.match(pub, /^knock-ed25519 \S{44} bob_laptop\n$/);
+    assert.match(pub, /^knock-ed25519-pub \S{44} bob_laptop\n$/, 'the shareable public line');
+    const enrol = readFileSync(join(home, '.knock', 'key.enrol'), 'utf8');
+    assert.match(enrol, /^knock-ed25519-v2 \S{44} \S{44} bob_laptop\n$/, 'the line for the administrator');
+    assert.equal(statSync(join(home, '.knock', 'key.enrol')).mode & 0o777, 0o600);
     const p = await knock(home, '--pubkey');
     assert.equal(p.code, 0, p.err);
-    assert.equal(p.out, pub);
+    assert.equal(p.out, enrol);
+    const e = await knock(home, '--spa', '--key', join(home, '.knock', 'key.enrol'), '127.0.0.1');
+    assert.equal(e.code, 77);
+    assert.match(e.err, /is the enrolment line of a key; use .*\.knock\/key \(the file without \.enrol\) with --key/);
     const p2 = await knock(home, '--pubkey', '--comment', 'other');
     assert.match(p2.out, / other\n$/);
     const w = await knock(home, '--spa', '--key', join(home, '.knock', 'key.pub'), '127.0.0.1');
@@ -115,6 +121,27 @@ test('--dry-run prints the decoded request and its hex and sends nothing', async
     assert.ok(d.ok && d.req.door === 'ssh' && d.req.allowIp.text === '192.0.2.7');
     await new Promise((res) => setTimeout(res, 100));
     assert.equal(sink.got.length, 0);
+  } finally { sink.sock.close(); rmSync(home, { recursive: true, force: true }); }
+});
+
+test('a profile\'s allow-ip = nat signs the nat flag like --nat; a command-line --allow-ip overrides it', async () => {
+  const home = makeHome();
+  const sink = await udpSink();
+  try {
+    assert.equal((await knock(home, '--keygen')).code, 0);
+    writeFileSync(join(home, '.knock', 'config'), `[lab]\nhost = 127.0.0.1\nspa-port = ${sink.port}\nallow-ip = nat\n`, { mode: 0o600 });
+    const hexOf = (out: string) => Uint8Array.from(Buffer.from(/hex ([0-9a-f]+)/.exec(out)?.[1] ?? '', 'hex'));
+    const r = await knock(home, '--dry-run', 'lab');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /open for the address the server sees \(--nat/);
+    const d = decodeRequest(hexOf(r.out));
+    assert.ok(d.ok && d.req.nat === true, 'nat flag signed');
+    const o = await knock(home, '--dry-run', '--allow-ip', '192.0.2.9', 'lab');
+    assert.equal(o.code, 0, o.err);
+    const d2 = decodeRequest(hexOf(o.out));
+    assert.ok(d2.ok && d2.req.nat === false && d2.req.allowIp.text === '192.0.2.9', 'the flag overrides the profile');
+    writeFileSync(join(home, '.knock', 'config'), '[lab]\nallow-ip = natt\n', { mode: 0o600 });
+    assert.match((await knock(home, '--dry-run', 'lab')).err, /config:2: allow-ip must be 'auto', 'nat' or/);
   } finally { sink.sock.close(); rmSync(home, { recursive: true, force: true }); }
 });
 

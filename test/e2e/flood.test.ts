@@ -53,7 +53,7 @@ test('a valid SPA knock opens while a bounded junk + forgery flood hits the SPA 
     assert.equal((await runCmd(process.execPath, [bin('knock'), '--keygen', '--key', key])).code, 0);
     const keyId = /^id:\s*([0-9a-f]{16})$/m.exec(readFileSync(key, 'utf8'))?.[1];
     assert.ok(keyId, 'key file has no id line');
-    const add = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'add', 'alice', readFileSync(`${key}.pub`, 'utf8').trim()]);
+    const add = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'add', 'alice', readFileSync(`${key}.enrol`, 'utf8').trim()]);
     assert.equal(add.code, 0, add.stderr);
     const d = await startDaemon(pair, w);
     try {

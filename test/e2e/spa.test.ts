@@ -13,11 +13,10 @@ import { createPair, runCmd, type NetnsPair } from '../helpers/netns.js';
 import { guardService, probe, waitProbe } from '../helpers/service.js';
 import { workdir, writeConfig, startDaemon, stopDaemon, auditRecords, guardedDoor, waitFor, sleep, type Workdir } from '../helpers/daemon.js';
 import { bin } from '../helpers/paths.js';
-import { decodeFrame } from '../../src/core/packet/decode.js';
+import { resend, spaPayloads, SPA_PORT } from '../helpers/spa-capture.js';
 
 const skip = e2eSkipReason() ?? (existsSync('/usr/bin/tcpdump') || existsSync('/usr/sbin/tcpdump') ? undefined : 'tcpdump not installed');
 const PORT = 2222;
-const SPA_PORT = 62201;
 
 async function enrol(pair: NetnsPair, w: Workdir, name: string): Promise<string> {
   const home = join(w.dir, `home-${name}`);
@@ -25,32 +24,11 @@ async function enrol(pair: NetnsPair, w: Workdir, name: string): Promise<string>
   const key = join(home, '.knock', 'key');
   const g = await runCmd(process.execPath, [bin('knock'), '--keygen', '--key', key]);
   assert.equal(g.code, 0, g.stderr);
-  const pub = readFileSync(`${key}.pub`, 'utf8').trim();
+  const pub = readFileSync(`${key}.enrol`, 'utf8').trim();
   const a = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'add', name, pub, '--doors', 'ssh']);
   assert.equal(a.code, 0, a.stderr + a.stdout);
   void pair;
   return key;
-}
-
-/** Payloads of UDP datagrams to the SPA port in a classic pcap file (Ethernet link). */
-function spaPayloads(pcapFile: string): Uint8Array[] {
-  const b = readFileSync(pcapFile);
-  const out: Uint8Array[] = [];
-  for (let off = 24; off + 16 <= b.length;) {
-    const incl = b.readUInt32LE(off + 8);
-    const frame = new Uint8Array(b.subarray(off + 16, off + 16 + incl));
-    off += 16 + incl;
-    const p = decodeFrame('ETHERNET', frame);
-    if (p && p.proto === 'udp' && p.dstPort === SPA_PORT) out.push(p.payload);
-  }
-  return out;
-}
-
-/** Re-send a captured payload from the client namespace, as an attacker replaying it would. */
-async function resend(pair: NetnsPair, host: string, payload: Uint8Array): Promise<void> {
-  const js = `const d=require('node:dgram').createSocket(process.argv[1].includes(':')?'udp6':'udp4');d.send(Buffer.from(process.argv[2],'hex'),${SPA_PORT},process.argv[1],()=>d.close());`;
-  const r = await pair.run(pair.client, process.execPath, ['-e', js, host, Buffer.from(payload).toString('hex')]);
-  assert.equal(r.code, 0, r.stderr);
 }
 
 for (const family of [4, 6] as const) {

@@ -133,7 +133,7 @@ export function rig(doors = DOORS, extra = ''): Rig {
     logger: { log: (level, fields, msg) => { logs.push({ level, msg, fields }); } },
     loadKeys,
     writeAck: (d, ack) => writeFileAtomic(join(d, 'keyring.ack'), JSON.stringify(ack), { code: 'ERR_STATE' }),
-    openReplay: (d) => ReplayStore.open(d, { now: () => time.now }),
+    openReplay: (d, windowMs) => ReplayStore.open(d, { windowMs, now: () => time.now }),
     consumeOts: (path, used) => consumeOneTimeSequence(path, used).next,
     out: (s) => { out.push(s); },
     pid: 4242,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync, mkdirSync, symlinkSync, chmodSync, appendFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync, mkdirSync, symlinkSync, chmodSync, appendFileSync, chownSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Journal, readJournal } from '../../src/io/journal.js';
@@ -117,4 +117,15 @@ test('StateDir trust: group-writable directory, symlinked or loose journal refus
   const f = join(base, `plainfile${k}`);
   writeFileSync(f, 'x');
   assert.throws(() => Journal.open(f), stateErr(/plainfile/));
+});
+
+test('admin trust (root running `knockd status`) reads a journal the service user owns; strict trust refuses it', { skip: process.geteuid?.() === 0 ? undefined : 'needs root to chown the journal to another user' }, () => {
+  const dir = fresh();
+  const j = Journal.open(dir);
+  j.append({ op: 'put', lease: lease(1) });
+  j.close();
+  chownSync(dir, 65534, 65534);
+  chownSync(join(dir, 'leases.log'), 65534, 65534);
+  assert.throws(() => readJournal(dir), stateErr(/owned by uid 65534, not root/));
+  assert.deepEqual([...readJournal(dir, 'admin').keys()], ['id1']);
 });

@@ -25,8 +25,8 @@ test('keys/ holds no secret material', () => {
     const t = readFileSync(join(dir, f), 'utf8');
     const lines = t.split('\n').filter((l) => !l.trimStart().startsWith('#') && !l.trimStart().startsWith('|') && !l.startsWith('    '));
     for (const l of lines) {
-      assert.doesNotMatch(l, /^\s*(secret\s*=|seed:|secret:)/, `${f}: ${l}`);
-      assert.doesNotMatch(l, /^\s*knockd-ts-key v1\s*$/, `${f}: a client private key file header`);
+      assert.doesNotMatch(l, /^\s*(secret\s*=|mac1\s*=|seed:|secret:)/, `${f}: ${l}`);
+      assert.doesNotMatch(l, /^\s*knockd-ts-key v[12]\s*$/, `${f}: a client private key file header`);
       assert.doesNotMatch(l, /BEGIN [A-Z ]*PRIVATE KEY/, f);
     }
   }

@@ -17,7 +17,7 @@ import { createPair, type NetnsPair } from '../helpers/netns.js';
 import { guardService, waitProbe } from '../helpers/service.js';
 import { waitFor } from '../helpers/daemon.js';
 import { repoRoot } from '../helpers/paths.js';
-import { docBlock, runDoc, runDocAllowingServiceUser, shimDir, type DocCommand, type RunEnv } from './docrun.js';
+import { docBlock, runDoc, shimDir, type DocCommand, type RunEnv } from './docrun.js';
 import { enterSandbox, leftovers } from './sandbox.js';
 import { check, checkCoinstalled, checkInstalled, checkPurged, firewall, must, ok, sh, USER } from './deb-checks.js';
 
@@ -25,8 +25,7 @@ const ADMIN_FILE = '/etc/knockd-ts/admin-notes.txt';
 const CONF = '/etc/knockd-ts/knockd.conf';
 
 async function run(c: DocCommand, r: RunEnv): Promise<string> {
-  const res = await runDocAllowingServiceUser(c, r, USER);
-  if (res.note) process.stdout.write(`${res.note}\n`);
+  const res = await runDoc(c, r);
   check(res.code === 0, `${res.where}\n  exit ${res.code}\n  ${(res.stderr + res.stdout).trim().slice(-3000)}`);
   ok(res.where);
   return res.stdout;
@@ -46,7 +45,7 @@ async function main(): Promise<void> {
   const fw = firewall();
   const work = join(top, 'work');
   mkdirSync(work);
-  chmodSync(work, 0o755);   // the admin's working directory: alice.pub is readable there
+  chmodSync(work, 0o755);   // the admin's working directory: alice.enrol is there
   const home = join(work, 'home');
   mkdirSync(home, { mode: 0o700 });
   const state = join(work, 'units');
@@ -75,10 +74,10 @@ async function main(): Promise<void> {
     appendFileSync('/etc/hosts', `${pair.serverV4} server.example.org\n`);
     const r: RunEnv = { ...base, cwd: work, clientNs: pair.client, serverNs: pair.server, env: { ...base.env, DOCRUN_SERVER_NS: pair.server } };
 
-    // first SPA door, as written; the key.pub reaches the server admin as alice.pub
+    // first SPA door, as written; the key.enrol reaches the server admin as alice.enrol
     for (const c of docBlock('README.md', 'first-spa-door').commands) {
       await run(c, r);
-      if (/--keygen/.test(c.text)) copyFileSync(join(home, '.knock', 'key.pub'), join(work, 'alice.pub'));
+      if (/--keygen/.test(c.text)) copyFileSync(join(home, '.knock', 'key.enrol'), join(work, 'alice.enrol'));
     }
     if (!await waitProbe(pair, pair.serverV4, 22, true, 5000)) {
       const tail = (f: string) => sh(`tail -n 20 ${f} 2>&1`).out;

@@ -96,15 +96,3 @@ export async function runDoc(c: DocCommand, r: RunEnv): Promise<RunResult & { wh
   return { ...res, where: `${c.file}:${c.line}: ${c.text.split('\n')[0]}` };
 }
 
-/**
- * Until root may manage the files the service user owns (KeysDir, StateDir: issue 11 item 5 and
- * its StateDir counterpart, on other branches), `sudo knockd ...` is refused there with "owned by
- * uid N, not root". Then the same command runs as the service user, with a NOTE on stdout.
- * Remove this once root is allowed.
- */
-export async function runDocAllowingServiceUser(c: DocCommand, r: RunEnv, user: string): Promise<RunResult & { where: string; note?: string }> {
-  const res = await runDoc(c, r);
-  if (res.code === 0 || !/^sudo /.test(c.text) || !/owned by uid \d+, not root/.test(res.stderr)) return res;
-  const note = `NOTE: root was refused (${res.stderr.trim().split('\n')[0]}); ran it as ${user} (issue 11 item 5 not merged here)`;
-  return { ...await runDoc({ ...c, text: c.text.replace(/^sudo /, `sudo -u ${user} `) }, r), note };
-}

@@ -62,7 +62,7 @@ test('knockd(8) documents every option and command of knockd, keys, audit and st
   assert.deepEqual(commands.filter((c) => !new RegExp(`^## ${c}$`, 'm').test(md('knockd.8'))), []);
   assert.match(keys, /Commands:/);
   const subs = [...keys.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1] as string).filter((s) => s !== 'help');
-  assert.deepEqual(subs, ['add', 'list', 'show', 'revoke']);
+  assert.deepEqual(subs, ['add', 'list', 'show', 'set', 'revoke', 'unrevoke', 'remove']);
   assert.deepEqual(subs.filter((s) => !md('knockd.8').includes(`**knockd keys ${s}**`)), []);
   const opts = texts.flatMap(commanderOpts);
   assert.ok(opts.length >= 30, texts.join('\n'));

@@ -45,7 +45,8 @@ function install(prefix: string, env: NodeJS.ProcessEnv = process.env): { code: 
 async function spaKnockArrives(knock: string, home: string): Promise<void> {
   const g = run(knock, ['--keygen', '--key', join(home, 'key')], { ...process.env, HOME: home });
   assert.equal(g.code, 0, g.err);
-  assert.match(readFileSync(join(home, 'key.pub'), 'utf8'), /^knock-ed25519 \S+ /);
+  assert.match(readFileSync(join(home, 'key.pub'), 'utf8'), /^knock-ed25519-pub \S+ /);
+  assert.match(readFileSync(join(home, 'key.enrol'), 'utf8'), /^knock-ed25519-v2 \S+ \S+ /);
   const sock = createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
   const port = sock.address().port;

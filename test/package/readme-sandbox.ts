@@ -9,7 +9,7 @@
  *
  * What the runner adds, besides environment: /etc/knockd.conf (an admin's config: the classic
  * door openSSH opens tcp/2201, the SPA door ssh tcp/22, logs in /var/log/knockd), the server's
- * interface named eth0, the client's key.pub handed to the server as alice.pub, and for
+ * interface named eth0, the client's key.enrol handed to the server as alice.enrol, and for
  * systemd-manual the key enrolment (not part of that block).
  */
 import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { createPair, type NetnsPair } from '../helpers/netns.js';
 import { guardService, waitProbe } from '../helpers/service.js';
 import { repoRoot } from '../helpers/paths.js';
-import { docBlock, runDoc, runDocAllowingServiceUser, shimDir, type DocCommand, type RunEnv } from './docrun.js';
+import { docBlock, runDoc, shimDir, type DocCommand, type RunEnv } from './docrun.js';
 import { enterSandbox } from './sandbox.js';
 import { check, firewall, must, ok, sh } from './deb-checks.js';
 
@@ -28,9 +28,8 @@ const door = (name: string, port: number, body: string) => {
 const CONF = '[options]\n\tLogFile = /var/log/knockd/knockd.log\n\tAuditLog = /var/log/knockd/audit.log\n' +
   door('openSSH', 2201, '\tsequence = 7000,8000:udp,9000\n\tseq_timeout = 5\n') + door('ssh', 22, '\tspa = yes\n');
 
-async function run(c: DocCommand, r: RunEnv, user = 'knockd'): Promise<string> {
-  const res = await runDocAllowingServiceUser(c, r, user);
-  if (res.note) process.stdout.write(`${res.note}\n`);
+async function run(c: DocCommand, r: RunEnv): Promise<string> {
+  const res = await runDoc(c, r);
   check(res.code === 0, `${res.where}\n  exit ${res.code}\n  ${(res.stderr + res.stdout).trim().slice(-3000)}`);
   ok(res.where);
   return res.stdout;
@@ -73,7 +72,7 @@ async function npmUsage(top: string, r0: RunEnv): Promise<void> {
       const kill = /^kill /.test(c.text);
       const pid = kill ? readFileSync('/var/run/knockd.pid', 'utf8').trim() : '';
       const out = await run(c, ru);
-      if (/--keygen/.test(c.text)) copyFileSync(join(r0.env['HOME'] as string, '.knock', 'key.pub'), join(ru.cwd, 'alice.pub'));
+      if (/--keygen/.test(c.text)) copyFileSync(join(r0.env['HOME'] as string, '.knock', 'key.enrol'), join(ru.cwd, 'alice.enrol'));
       if (/^knock server/.test(c.text)) check(await waitProbe(pair, pair.serverV4, 2201, true, 5000), 'the classic knock opened tcp/2201');
       // until the daemon has read the new key (SIGHUP from `keys add`, else its 2 s poll) a knock
       // can come too early, as for a user: knock again (a new request each time), at most 3 times
@@ -114,8 +113,10 @@ async function systemdManual(top: string, r0: RunEnv, tgz: string): Promise<void
       if (/enable --now/.test(c.text)) {
         // the key, before the start (runner's setup: keys are the README's business, not this block's)
         must(`HOME=${r0.env['HOME']} /usr/local/bin/knock --keygen --force >/dev/null`);
-        copyFileSync(join(r0.env['HOME'] as string, '.knock', 'key.pub'), '/etc/knockd/alice.pub');
-        must('runuser -u knockd -- /usr/local/bin/knockd keys add alice --pubkey-file /etc/knockd/alice.pub --doors ssh');
+        copyFileSync(join(r0.env['HOME'] as string, '.knock', 'key.enrol'), '/etc/knockd/alice.enrol');
+        // as root, as an administrator would: the record is created owned by the KeysDir's owner
+        must('/usr/local/bin/knockd keys add alice --pubkey-file /etc/knockd/alice.enrol --doors ssh');
+        check(must('stat -c %U /etc/knockd/keys/alice.key').trim() === 'knockd', 'the record root wrote is owned by the service user');
       }
       await run(c, rn);
     }

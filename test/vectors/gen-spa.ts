@@ -14,18 +14,23 @@ import { fileURLToPath } from 'node:url';
 import nacl from 'tweetnacl';
 import type { Door } from '../../src/core/config/types.js';
 import { parseCidr, parseIp, type Ip } from '../../src/core/ip.js';
-import { keyIdHex, toB64 } from '../../src/core/keys/id.js';
+import { ed25519KeyProblem, encode, smallOrderEncodings, type PointProblem } from '../../src/core/keys/ed25519-point.js';
+import { keyIdHex, mac1Key, mac1KeyV2, toB64 } from '../../src/core/keys/id.js';
 import { Keyring } from '../../src/core/keys/keyring.js';
 import type { KeyRecord } from '../../src/core/keys/record.js';
 import { ed25519Signer, hmacSigner } from '../../src/core/spa/sign.js';
 import type { SpaContext } from '../../src/core/spa/verify.js';
-import { encodeRequest, REPLAY_ID_END, REPLAY_ID_START, type RejectReason, type Signer } from '../../src/core/spa/wire.js';
+import { computeMac1, encodeRequest, HEADER_LEN, REPLAY_ID_END, REPLAY_ID_START, type RejectReason, type Signer } from '../../src/core/spa/wire.js';
 
 export interface VectorKey {
   name: string; type: 'ed25519' | 'hmac'; enrolled: boolean;
   seed?: string; secret?: string; public?: string; id: string;
-  doors: string[]; from: string[]; expires?: number; revoked?: number; maxTtl?: number;
+  /** v2 records: the enrolled mac1 key (hex); such a record accepts v2 requests only. */
+  mac1?: string;
+  doors: string[]; from: string[]; expires?: number; revoked?: number; maxTtl?: number; nat?: boolean;
 }
+/** A 32-byte string that must never be accepted as an Ed25519 public key (PROTOCOL.md §2). */
+export interface WeakKeyVector { hex: string; problem: PointProblem; note: string }
 export interface VectorDoor { name: string; spa: boolean; cmdTimeout: number }
 export interface SpaVector {
   name: string; src: string; packet: string;
@@ -36,6 +41,7 @@ export interface SpaVectorFile {
   comment: string;
   now: number; windowMs: number; ownAddrs: string[]; spaAddrs: string[];
   doors: VectorDoor[]; keys: VectorKey[]; vectors: SpaVector[];
+  weakKeys: WeakKeyVector[];
 }
 
 const T0 = 1767225600000; // 2026-01-01T00:00:00Z
@@ -51,16 +57,41 @@ const SEEDS: Record<string, Uint8Array> = {
   dave: h('knockd-ts TEST-ONLY seed dave'),
   mallory: h('knockd-ts TEST-ONLY seed mallory'),
   erin: h('knockd-ts TEST-ONLY secret erin'),
+  vera: h('knockd-ts TEST-ONLY seed vera'),
+  walt: h('knockd-ts TEST-ONLY seed walt'),
 };
 
-function vkey(name: string, type: 'ed25519' | 'hmac', extra: Partial<VectorKey> = {}): VectorKey {
+function vkey(name: string, type: 'ed25519' | 'hmac', extra: Partial<VectorKey> = {}, v2 = false): VectorKey {
   const m = SEEDS[name] as Uint8Array;
   if (type === 'hmac') return { name, type, enrolled: true, secret: hex(m), id: keyIdHex('hmac', m), doors: [], from: [], ...extra };
   const pub = nacl.sign.keyPair.fromSeed(m).publicKey;
-  return { name, type, enrolled: true, seed: hex(m), public: toB64(pub), id: keyIdHex('ed25519', pub), doors: [], from: [], ...extra };
+  return {
+    name, type, enrolled: true, seed: hex(m), public: toB64(pub), id: keyIdHex('ed25519', pub),
+    ...(v2 ? { mac1: hex(mac1KeyV2(m)) } : {}), doors: [], from: [], ...extra,
+  };
+}
+
+/** Every small-order encoding, non-canonical encodings (y >= p) of large-order points, and off-curve strings. */
+function weakKeys(): WeakKeyVector[] {
+  const P = 2n ** 255n - 19n;
+  const out: WeakKeyVector[] = [...smallOrderEncodings().keys()].sort().map((x) => {
+    const problem = ed25519KeyProblem(unhex(x)) as PointProblem;
+    return { hex: x, problem, note: problem === 'small-order' ? 'a point of order 1, 2, 4 or 8' : 'an encoding of a small-order point that is not canonical' };
+  });
+  for (let k = 2n; k < 19n; k++) {
+    for (const sign of [0, 1]) {
+      if (ed25519KeyProblem(encode(k, sign)) !== undefined) continue;   // y = k is no large-order point
+      out.push({ hex: hex(encode(k + P, sign)), problem: 'non-canonical', note: `y = p + ${k}: the point with y = ${k}, encoded with y >= p` });
+    }
+  }
+  for (const y of [2n, 5n]) {
+    if (ed25519KeyProblem(encode(y, 0)) === 'not-on-curve') out.push({ hex: hex(encode(y, 0)), problem: 'not-on-curve', note: `y = ${y}: no point of the curve has it` });
+  }
+  return out;
 }
 
 const ip = (s: string): Ip => parseIp(s) as Ip;
+const IDENTITY = ((): Uint8Array => { const b = new Uint8Array(32); b[0] = 1; return b; })();
 
 export function generateSpaVectors(): SpaVectorFile {
   const keys: VectorKey[] = [
@@ -70,6 +101,11 @@ export function generateSpaVectors(): SpaVectorFile {
     vkey('dave', 'ed25519', { expires: T0 - 1000 }),
     vkey('erin', 'hmac'),
     vkey('mallory', 'ed25519', { enrolled: false }),
+    vkey('vera', 'ed25519', { doors: ['ssh'], nat: true }, true),
+    vkey('walt', 'ed25519', { doors: ['ssh'] }, true),
+    // the identity point as a "public key": refused when enrolled or loaded; here it is put into the
+    // keyring directly, and the verifier must still refuse the R = identity, S = 0 forgery
+    { name: 'zero', type: 'ed25519', enrolled: true, public: toB64(IDENTITY), id: keyIdHex('ed25519', IDENTITY), doors: [], from: [] },
   ];
   const doors: VectorDoor[] = [
     { name: 'ssh', spa: true, cmdTimeout: 10 },
@@ -77,7 +113,7 @@ export function generateSpaVectors(): SpaVectorFile {
     { name: 'classic', spa: false, cmdTimeout: 10 },
   ];
   const signer = (n: string): Signer => (n === 'erin' ? hmacSigner(SEEDS.erin as Uint8Array) : ed25519Signer(SEEDS[n] as Uint8Array));
-  interface Req { key: string; door?: string; ttl?: number; ts?: number; allow?: string; server?: string }
+  interface Req { key: string; door?: string; ttl?: number; ts?: number; allow?: string; server?: string; version?: 1 | 2; nat?: boolean }
   const pkt = (name: string, r: Req, signerOverride?: Signer): Uint8Array => encodeRequest({
     timestampMs: r.ts ?? T0 - 1500,
     nonce: h(`nonce:${name}`).subarray(0, 16),
@@ -85,6 +121,8 @@ export function generateSpaVectors(): SpaVectorFile {
     allowIp: ip(r.allow ?? '203.0.113.5'),
     serverIp: ip(r.server ?? '192.0.2.1'),
     door: r.door ?? '',
+    version: r.version ?? (r.key === 'vera' || r.key === 'walt' ? 2 : 1),
+    ...(r.nat ? { nat: true } : {}),
   }, signerOverride ?? signer(r.key));
   const flip = (b: Uint8Array, i: number, bit = 1): Uint8Array => { const c = Uint8Array.from(b); c[i] = (c[i] ?? 0) ^ bit; return c; };
   const ok = (key: string, door: string, ipText: string, grantedTtl: number) => ({ ok: true as const, key, door, ip: ipText, grantedTtl });
@@ -141,10 +179,41 @@ export function generateSpaVectors(): SpaVectorFile {
   add('hmac-forged', flip(hm, hm.length - 1), no('forged'));
   add('hmac-tampered-field', flip(hm, 44), no('forged'));
 
+  // ---- request v2: mac1 key enrolled with the record, not derivable from the public key ----
+  add('valid-ed25519-v2', pkt('valid-ed25519-v2', { key: 'vera', door: 'ssh' }), ok('vera', 'ssh', SRC, 10));
+  add('valid-ed25519-v2-nat', pkt('valid-ed25519-v2-nat', { key: 'vera', door: 'ssh', allow: '192.168.1.10', nat: true }), ok('vera', 'ssh', '198.51.100.77', 10), '198.51.100.77');
+  add('valid-hmac-v2', pkt('valid-hmac-v2', { key: 'erin', door: 'web', version: 2 }), ok('erin', 'web', SRC, 20));
+  add('valid-hmac-v2-nat-not-allowed', pkt('valid-hmac-v2-nat-not-allowed', { key: 'erin', door: 'web', version: 2, nat: true }), no('policy-nat'));
+  add('v2-nat-not-allowed', pkt('v2-nat-not-allowed', { key: 'walt', door: 'ssh', nat: true }), no('policy-nat'));
+  add('v1-request-for-v2-record', pkt('v1-request-for-v2-record', { key: 'vera', door: 'ssh', version: 1 }), no('bad-version'));
+  add('v2-request-for-v1-record', pkt('v2-request-for-v1-record', { key: 'alice', door: 'ssh', version: 2 }), no('bad-version'));
+  // whoever has only vera's public key computes mac1 the v1 way: never reaches the signature check
+  const veraPub = nacl.sign.keyPair.fromSeed(SEEDS.vera as Uint8Array).publicKey;
+  add('v2-mac1-from-public-key', pkt('v2-mac1-from-public-key', { key: 'vera', door: 'ssh' },
+    { ...(signer('vera') as Extract<Signer, { alg: 'ed25519' }>), mac1Key: mac1Key(veraPub) }), no('bad-mac'));
+  const v1nat = pkt('v1-nat-flag', { key: 'alice', door: 'ssh' }); v1nat[40] = (v1nat[40] ?? 0) | 0x04;
+  add('v1-nat-flag', v1nat, no('malformed'));
+  add('v2-stray-flag', flip(pkt('v2-stray-flag', { key: 'vera', door: 'ssh' }), 40, 0x08), no('malformed'));
+  add('v2-bad-version-3', flip(pkt('v2-bad-version-3', { key: 'vera', door: 'ssh' }), 2, 1), no('bad-version'));
+
+  // ---- addresses that are never opened (signed by a valid key) ----
+  for (const [n, a] of [['unspecified-v4', '0.0.0.0'], ['unspecified-v6', '::'], ['loopback-v4', '127.0.0.1'], ['loopback-v6', '::1'],
+    ['link-local-v4', '169.254.10.1'], ['link-local-v6', 'fe80::1'], ['multicast-v4', '224.0.0.251'], ['multicast-v6', 'ff02::1'],
+    ['broadcast', '255.255.255.255'], ['mapped-loopback', '::ffff:127.0.0.1'], ['mapped-unspecified', '::ffff:0.0.0.0']] as const) {
+    add(`policy-address-${n}`, pkt(`policy-address-${n}`, { key: 'alice', door: 'ssh', allow: a }), no('policy-address'), a.includes(':') ? '2001:db8:1::5' : SRC);
+  }
+  add('policy-address-nat-source', pkt('policy-address-nat-source', { key: 'vera', door: 'ssh', allow: '10.0.0.5', nat: true }), no('policy-address'), '127.0.0.1');
+
+  // ---- a small-order key in the keyring: the R = identity, S = 0 forgery must still fail ----
+  const zf = pkt('weak-key-forgery', { key: 'zero', door: 'ssh' }, { alg: 'ed25519', publicKey: IDENTITY, sign: () => new Uint8Array(64) });
+  zf.set(IDENTITY, zf.length - 64);                 // R = identity, S = 0
+  zf.set(computeMac1(mac1Key(IDENTITY), zf.subarray(0, HEADER_LEN + 3)), HEADER_LEN + 3);
+  add('weak-key-forgery', zf, no('unknown-key'));
+
   return {
-    comment: 'knockd-ts SPA v1 test vectors (PROTOCOL.md). TEST-ONLY keys: never use them for anything real. Generated by test/vectors/gen-spa.ts.',
+    comment: 'knockd-ts SPA v1 and v2 test vectors (PROTOCOL.md). TEST-ONLY keys: never use them for anything real. Generated by test/vectors/gen-spa.ts.',
     now: T0, windowMs: 60000, ownAddrs: ['192.0.2.1', '2001:db8::1'], spaAddrs: ['198.51.100.7'],
-    doors, keys, vectors: v,
+    doors, keys, vectors: v, weakKeys: weakKeys(),
   };
 }
 
@@ -157,6 +226,8 @@ export function vectorRecord(k: VectorKey): KeyRecord {
     name: k.name, type: k.type, id: k.id,
     ...(k.public ? { publicKey: new Uint8Array(Buffer.from(k.public, 'base64')) } : {}),
     ...(k.secret ? { secret: unhex(k.secret) } : {}),
+    ...(k.mac1 ? { mac1Key: unhex(k.mac1) } : {}),
+    ...(k.nat ? { nat: true } : {}),
     doors: k.doors, from: k.from.map((c) => parseCidr(c)!),
     ...(k.expires !== undefined ? { expires: k.expires } : {}),
     ...(k.revoked !== undefined ? { revoked: k.revoked } : {}),

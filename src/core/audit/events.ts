@@ -109,7 +109,40 @@ export interface RejectSuppressedEvent {
   readonly since: number;             // ms epoch, start of the capped window
 }
 
+/** Who ran an admin command: the invoking user (and the sudo user behind root, if any). */
+export interface Actor {
+  readonly user: string;
+  readonly uid: number;
+  readonly sudoUser?: string;
+  readonly sudoUid?: number;
+}
+
+/** A key record's policy as recorded in key.* events (never key material). */
+export interface KeyFields {
+  readonly type?: 'ed25519' | 'hmac';
+  readonly version?: string;            // request versions the record accepts: 'v1', 'v2', 'v1,v2'
+  readonly doors?: readonly string[];   // [] = every SPA door
+  readonly from?: readonly string[];    // [] = anywhere
+  readonly expires?: number | null;     // ms epoch; null = never
+  readonly maxTtl?: number | null;      // seconds; null = the door's cmd_timeout
+  readonly nat?: boolean;
+  readonly comment?: string | null;
+}
+
+/** Written by `knockd keys` for every change to KeysDir (src/io/audit-append.ts). */
+export interface KeyChangeEvent {
+  readonly event: 'key.add' | 'key.set' | 'key.revoke' | 'key.unrevoke' | 'key.remove';
+  readonly key: string;               // name
+  readonly keyId: string;
+  readonly by: Actor;
+  /** key.add: the new record's fields; key.set: the changed fields' new values. */
+  readonly fields?: KeyFields;
+  /** key.set: the changed fields' previous values. */
+  readonly previous?: KeyFields;
+}
+
 export type AuditEvent =
+  | KeyChangeEvent
   | DoorOpenEvent
   | DoorExtendEvent
   | DoorCloseEvent

@@ -68,6 +68,8 @@ export function applyFilter(rep: AuditReport, f: AuditFilter, now: number): Audi
     ...rep,
     sessions: rep.sessions.filter((s) => sessionMatches(s, f, now)),
     rejects: rep.rejects.filter((r) => rejectMatches(r, f)),
+    keyChanges: f.door !== undefined || f.ip !== undefined ? [] : rep.keyChanges.filter((c) =>
+      (f.key === undefined || keyMatches(f.key, c.key, c.keyId)) && (f.since === undefined || c.time >= f.since) && (f.until === undefined || c.time < f.until)),
   };
 }
 

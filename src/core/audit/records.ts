@@ -4,6 +4,7 @@
  * unknown fields are ignored, every kept field is type-checked. Pure.
  */
 import type { Principal } from './events.js';
+import { keyChangeOf, type KeyChange } from './key-changes.js';
 
 /** A line longer than this is counted as bad without being parsed (bounds memory per line). */
 export const MAX_LINE = 64 * 1024;
@@ -35,6 +36,8 @@ export interface AuditRecord {
   readonly count?: number;
   /** door.open: the lease whose owed stop this one took over (its session ends here). */
   readonly supersedes?: string;
+  /** key.* records (knockd keys): who changed which key. */
+  readonly keyChange?: KeyChange;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -89,6 +92,7 @@ export function parseAuditLine(line: string): AuditRecord | undefined {
   put('keyId', str(o['keyId']));
   put('count', num(o['count']));
   put('supersedes', str(o['supersedes']));
+  put('keyChange', keyChangeOf(o, time, event));
   return rec as unknown as AuditRecord;
 }
 

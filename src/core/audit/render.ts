@@ -4,15 +4,14 @@
  */
 import type { AuditPrincipal } from './records.js';
 import type { AuditReport, Session } from './report.js';
+import { printable } from '../text.js';
+import { renderKeyChanges } from './key-changes.js';
 
 // Rendering
 
-/** Remove control characters (terminal escapes) and cap length; the log is not trusted text. */
+/** The log is not trusted text: control characters become visible escapes, long values are cut (core/text.ts). */
 export function clean(s: string, max = 64): string {
-  // eslint-disable-next-line no-control-regex
-  let t = s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, '?');
-  if (t.length > max) t = t.slice(0, max - 1) + '…';
-  return t;
+  return printable(s, max);
 }
 
 const pad2 = (n: number) => String(n).padStart(2, '0');
@@ -99,6 +98,7 @@ export function renderReport(rep: AuditReport): string {
     out += `\nrejected knocks: ${rep.rejects.length}\n`;
     out += renderTable(['FIRST', 'LAST', 'FROM', 'REASON', 'DOOR', 'KEY', 'COUNT'], rows);
   }
+  out += renderKeyChanges(rep.keyChanges, formatTime);
   if (rep.suppressedRejects > 0) {
     out += `\n${rep.suppressedRejects} further rejected knock(s) were rate-capped and not itemised\n`;
   }
@@ -116,5 +116,6 @@ export function reportJson(rep: AuditReport): string {
     records: rep.records,
     badLines: rep.badLines,
     suppressedRejects: rep.suppressedRejects,
+    keyChanges: rep.keyChanges,
   }, null, 2) + '\n';
 }

@@ -12,6 +12,7 @@
  */
 import type { AuditPrincipal, AuditRecord } from './records.js';
 import { parseAuditLine } from './records.js';
+import type { KeyChange } from './key-changes.js';
 
 export * from './records.js';
 export * from './filter.js';
@@ -72,6 +73,8 @@ export interface AuditReport {
   readonly firstBadLines: readonly number[];
   /** Reject records not in the log because the writer capped them (knock.reject.suppressed), plus any this reader dropped. */
   readonly suppressedRejects: number;
+  /** key.* records, in file order (bounded like rejects). */
+  readonly keyChanges: readonly KeyChange[];
 }
 
 /** Bound on remembered reject records so a flood in the log cannot exhaust memory. */
@@ -85,6 +88,7 @@ export class AuditReader {
   private readonly byLease = new Map<string, MutableSession>();
   private readonly others: MutableSession[] = [];
   private readonly rejectList: Reject[] = [];
+  private readonly keyChangeList: KeyChange[] = [];
   private rejectsDropped = 0;
   private suppressed = 0;
   private lineNo = 0;
@@ -213,6 +217,7 @@ export class AuditReader {
         this.suppressed += Math.max(0, Math.floor(r.count ?? 0));
         return;
       default:
+        if (r.keyChange && this.keyChangeList.length < MAX_REJECTS) this.keyChangeList.push(r.keyChange);
         return; // daemon.start/stop and future events: not part of the session view
     }
   }
@@ -228,6 +233,7 @@ export class AuditReader {
       badLines: this.bad,
       firstBadLines: this.badSample.slice(),
       suppressedRejects: this.suppressed + this.rejectsDropped,
+      keyChanges: this.keyChangeList.slice(),
     };
   }
 

@@ -127,10 +127,16 @@ export class Engine {
   spa(payload: Uint8Array, src: string, rxMs: number, now: number): Effect[] {
     const v = this.#s.verifier;
     if (!v || this.#stopping) return [];
+    const bugs = v.stats.internalErrors;
     let r;
     try { r = v.check(payload, src, now); } catch (e) {
       this.internalErrors++;
       return [{ kind: 'log', level: 'error', msg: 'SPA verifier threw (a bug); datagram dropped', fields: { err: String(e), src } }];
+    }
+    if (v.stats.internalErrors !== bugs) {
+      // the verifier caught its own exception and turned it into a reject: a bug, never silent
+      this.internalErrors++;
+      return [{ kind: 'log', level: 'error', msg: 'SPA verifier failed internally (a bug); datagram dropped', fields: { err: String(v.lastInternalError), src } }];
     }
     return spaEffects(r, src, rxMs, now, { keyring: this.#s.keyring, rejects: this.#rejects, grant: (q) => this.#grant(q, now) });
   }

@@ -15,20 +15,16 @@ export interface SpaContext {
   grant(req: GrantRequest): Effect[];
 }
 
-/** Authenticated: the signature (or hmac tag) verified, so the key holder sent exactly this. */
-export function authenticated(r: Extract<SpaResult, { ok: false }>): boolean {
-  return r.key !== undefined;
-}
 
 export function spaEffects(r: SpaResult, src: string, rxMs: number, now: number, c: SpaContext): Effect[] {
   if (!r.ok) {
     const audit: Effect = { kind: 'audit', event: { event: 'knock.reject', reason: r.reason, src, ...(r.keyId ? { keyId: r.keyId } : {}), ...(r.key ? { key: r.key } : {}) } };
-    if (!authenticated(r)) {
+    if (!r.authenticated) {
       c.rejects.add(r.reason, now);
       return [audit, { kind: 'log', level: 'debug', msg: 'SPA rejected', fields: { src, reason: r.reason, keyId: r.keyId } }];
     }
-    const detail = (r as { detail?: Record<string, unknown> }).detail;
-    return [audit, { kind: 'log', level: 'info', msg: 'SPA rejected', fields: { src, reason: r.reason, key: r.key, keyId: r.keyId, ...(detail ? { detail } : {}) } }];
+    // the key holder really sent it: the numbers they can act on (clock difference, addresses, door)
+    return [audit, { kind: 'log', level: 'info', msg: 'SPA rejected', fields: { src, reason: r.reason, key: r.key, keyId: r.keyId, ...(r.detail ? { detail: r.detail } : {}) } }];
   }
   const g = r.grant;
   let ttl = g.grantedTtl;

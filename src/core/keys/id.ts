@@ -3,7 +3,9 @@
  *
  *   ed25519 key id = SHA-256("knockd-ts key id v1\0"  || public key)[0..8]
  *   hmac    key id = SHA-256("knockd-ts hmac id v1\0" || secret)[0..8]
- *   mac1 key  K1   = SHA-256("knockd-ts mac1 v1\0"    || public key)
+ *   mac1 key  K1   = SHA-256("knockd-ts mac1 v1\0"    || public key)     (request v1)
+ *   mac1 key  K1v2 = SHA-256("knockd-ts mac1 v2\0"    || private seed)   (request v2: enrolled
+ *                    with the key, not derivable from the public key)
  */
 import { createHash } from 'node:crypto';
 
@@ -12,6 +14,13 @@ export const LABEL_ED25519_ID = enc.encode('knockd-ts key id v1\0');
 export const LABEL_HMAC_ID = enc.encode('knockd-ts hmac id v1\0');
 export const LABEL_MAC1 = enc.encode('knockd-ts mac1 v1\0');
 export const LABEL_SIG = enc.encode('knockd-ts spa v1\0');
+export const LABEL_MAC1_V2 = enc.encode('knockd-ts mac1 v2\0');
+export const LABEL_SIG_V2 = enc.encode('knockd-ts spa v2\0');
+
+/** Domain label of the signature / hmac tag of a request of this version. */
+export function sigLabel(version: 1 | 2): Uint8Array {
+  return version === 2 ? LABEL_SIG_V2 : LABEL_SIG;
+}
 
 export type KeyType = 'ed25519' | 'hmac';
 
@@ -28,9 +37,14 @@ export function keyIdHex(type: KeyType, material: Uint8Array): string {
   return toHex(keyIdBytes(type, material));
 }
 
-/** The 32-byte mac1 key for an Ed25519 public key. */
+/** The 32-byte v1 mac1 key for an Ed25519 public key (anyone with the public key can compute it). */
 export function mac1Key(publicKey: Uint8Array): Uint8Array {
   return sha256(LABEL_MAC1, publicKey);
+}
+
+/** The 32-byte v2 mac1 key of an Ed25519 key pair, from its private seed (the client derives it). */
+export function mac1KeyV2(seed: Uint8Array): Uint8Array {
+  return sha256(LABEL_MAC1_V2, seed);
 }
 
 export function toHex(b: Uint8Array): string {

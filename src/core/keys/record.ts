@@ -1,12 +1,15 @@
 /**
  * Server-side key records: one file per principal, KeysDir/NAME.key, ini format
  * (PROTOCOL.md §6). Parsing is strict: every non-comment line is `key = value`, every key
- * is known, every value is validated, and the id must match the key material, so a
- * hand-edited record cannot silently mean something else. Pure (text in, record out).
+ * is known, every value is validated (no control characters anywhere, no weak Ed25519 key), and
+ * the id must match the key material, so a hand-edited record cannot silently mean something
+ * else. Pure (text in, record out).
  */
 import * as ini from 'ini';
 import { AppError } from '../errors.js';
 import { parseCidr, type Cidr } from '../ip.js';
+import { describeControl, hasControl } from '../text.js';
+import { publicKeyProblem } from './client.js';
 import { fromB64, keyIdHex, toB64, type KeyType } from './id.js';
 import { parseInstant } from '../time-text.js';
 
@@ -19,6 +22,13 @@ export interface KeyRecord {
   readonly publicKey?: Uint8Array;
   /** HMAC secret (32 bytes); only for type hmac. */
   readonly secret?: Uint8Array;
+  /**
+   * ed25519 only: the enrolled v2 mac1 key (32 bytes). With it the record accepts v2 requests
+   * only; without it (enrolled from a v1 line) v1 requests only. hmac records accept both.
+   */
+  readonly mac1Key?: Uint8Array;
+  /** May a request ask to open the address its packet comes from (v2 nat flag)? */
+  readonly nat?: boolean;
   /** Door names this key may open; empty = every door with spa = yes. */
   readonly doors: readonly string[];
   /** Networks the address to open must lie in; empty = anywhere. */
@@ -37,7 +47,7 @@ export const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 export const DOOR_RE = /^[A-Za-z0-9_.-]{1,32}$/;
 export const MAX_TTL_LIMIT = 0xffffffff;
 
-const KNOWN = new Set(['name', 'type', 'public', 'secret', 'id', 'doors', 'from', 'expires', 'max_ttl', 'revoked', 'created', 'comment']);
+const KNOWN = new Set(['name', 'type', 'public', 'secret', 'mac1', 'id', 'doors', 'from', 'expires', 'max_ttl', 'nat', 'revoked', 'created', 'comment']);
 
 const DATE_RE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
@@ -68,6 +78,7 @@ export function parseKeyRecord(text: string, file: string, expectName?: string):
   lines.forEach((raw, i) => {
     const l = raw.trim();
     if (l === '' || l.startsWith('#') || l.startsWith(';')) return;
+    if (hasControl(l.replace(/\t/g, ' '))) return fail(i + 1, `holds ${describeControl(l.replace(/\t/g, ' '))}`);
     const m = /^([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/.exec(l);
     if (!m || m[1] === undefined) return fail(i + 1, `expected 'key = value', got '${l.slice(0, 60)}'`);
     const k = m[1];
@@ -91,14 +102,21 @@ export function parseKeyRecord(text: string, file: string, expectName?: string):
   const type = get('type');
   if (type !== 'ed25519' && type !== 'hmac') return type === undefined ? fail(undefined, `missing 'type'`) : bad('type', type, `expected 'ed25519' or 'hmac'`);
 
-  let publicKey: Uint8Array | undefined, secret: Uint8Array | undefined;
-  const pub = get('public'), sec = get('secret');
+  let publicKey: Uint8Array | undefined, secret: Uint8Array | undefined, mac1Key: Uint8Array | undefined;
+  const pub = get('public'), sec = get('secret'), m1 = get('mac1');
   if (type === 'ed25519') {
     if (sec !== undefined) return fail(lineOf.get('secret'), `an ed25519 record holds no secret`);
     if (pub === undefined) return fail(undefined, `missing 'public'`);
     publicKey = fromB64(pub, 32);
     if (!publicKey) return bad('public', pub, 'expected base64 of 32 bytes');
+    const problem = publicKeyProblem(publicKey);
+    if (problem) return bad('public', pub, `refused: ${problem}`);
+    if (m1 !== undefined) {
+      mac1Key = fromB64(m1, 32);
+      if (!mac1Key) return fail(lineOf.get('mac1'), `mac1: expected base64 of 32 bytes`); // never echo it
+    }
   } else {
+    if (m1 !== undefined) return fail(lineOf.get('mac1'), `an hmac record has no mac1 key`);
     if (pub !== undefined) return fail(lineOf.get('public'), `an hmac record has no public key`);
     if (sec === undefined) return fail(undefined, `missing 'secret'`);
     secret = fromB64(sec, 32);
@@ -131,10 +149,13 @@ export function parseKeyRecord(text: string, file: string, expectName?: string):
     if (!/^\d{1,10}$/.test(mt) || Number(mt) > MAX_TTL_LIMIT) bad('max_ttl', mt, 'expected seconds (a non-negative integer)');
     maxTtl = Number(mt);
   }
+  const natText = get('nat');
+  if (natText !== undefined && natText !== 'yes' && natText !== 'no') bad('nat', natText, `expected 'yes' or 'no'`);
   const comment = get('comment');
   return {
     name, type, id, doors, from,
-    ...(publicKey ? { publicKey } : {}), ...(secret ? { secret } : {}),
+    ...(publicKey ? { publicKey } : {}), ...(secret ? { secret } : {}), ...(mac1Key ? { mac1Key } : {}),
+    ...(natText === 'yes' ? { nat: true } : {}),
     ...(expires !== undefined ? { expires } : {}), ...(revoked !== undefined ? { revoked } : {}),
     ...(created !== undefined ? { created } : {}), ...(maxTtl !== undefined ? { maxTtl } : {}),
     ...(comment ? { comment } : {}),
@@ -146,10 +167,12 @@ export function formatKeyRecord(r: KeyRecord): string {
   const o: Record<string, string> = { name: r.name, type: r.type, id: r.id };
   if (r.publicKey) o.public = toB64(r.publicKey);
   if (r.secret) o.secret = toB64(r.secret);
+  if (r.mac1Key) o.mac1 = toB64(r.mac1Key);
   o.doors = r.doors.join(',');
   o.from = r.from.map((c) => c.text).join(',');
   if (r.expires !== undefined) o.expires = formatDate(r.expires);
   if (r.maxTtl !== undefined) o.max_ttl = String(r.maxTtl);
+  if (r.nat) o.nat = 'yes';
   if (r.created !== undefined) o.created = formatDate(r.created);
   if (r.revoked !== undefined) o.revoked = formatDate(r.revoked);
   if (r.comment) o.comment = r.comment;

@@ -1,13 +1,17 @@
 /** Signers for encodeRequest: Ed25519 (node:crypto, see keys/ed25519.ts) and HMAC. */
 import type { ClientKey } from '../keys/client.js';
 import { ed25519PrivateKey, ed25519PublicKey, ed25519Sign } from '../keys/ed25519.js';
+import { mac1KeyV2 } from '../keys/id.js';
 import type { Signer } from './wire.js';
 
-/** `publicKey`, when the caller already derived it from this seed (a loaded ClientKey has), is not derived again. */
-export function ed25519Signer(seed: Uint8Array, publicKey?: Uint8Array): Signer {
+/**
+ * `publicKey`, when the caller already derived it from this seed (a loaded ClientKey has), is not
+ * derived again. The signer carries the v2 mac1 key (derived from the seed) for v2 requests.
+ */
+export function ed25519Signer(seed: Uint8Array, publicKey?: Uint8Array, mac1Key?: Uint8Array): Signer {
   const key = ed25519PrivateKey(seed);
   const pub = publicKey ?? ed25519PublicKey(key);
-  return { alg: 'ed25519', publicKey: pub, sign: (msg) => ed25519Sign(key, msg) };
+  return { alg: 'ed25519', publicKey: pub, mac1Key: mac1Key ?? mac1KeyV2(seed), sign: (msg) => ed25519Sign(key, msg) };
 }
 
 export function hmacSigner(secret: Uint8Array): Signer {
@@ -15,5 +19,5 @@ export function hmacSigner(secret: Uint8Array): Signer {
 }
 
 export function signerFor(k: ClientKey): Signer {
-  return k.type === 'ed25519' ? ed25519Signer(k.material, k.publicKey) : hmacSigner(k.material);
+  return k.type === 'ed25519' ? ed25519Signer(k.material, k.publicKey, k.mac1Key) : hmacSigner(k.material);
 }

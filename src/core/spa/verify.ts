@@ -1,66 +1,47 @@
 /**
- * SPA verifier (PROTOCOL.md §5). Order: structure → key id → freshness (window, last boot) →
- * [ed25519: mac1 → replay lookup → rate limits → signature | hmac: tag] → (authenticated)
- * revoked/expired → replay lookup → server address → source → key networks → door policy → ttl → replay record → grant.
+ * SPA verifier (PROTOCOL.md §5). Order:
+ *
+ *   structure → key id → version the record accepts → freshness (window, floor)
+ *   → mac1 (ed25519) / tag (hmac) → replay lookup → per-key (+ global for ed25519) budget
+ *   → ed25519 signature (R of small order refused)
+ *   ── authenticated ── → policy (core/spa/policy.ts) → replay record (per-key share) → grant
+ *
+ * A request outside the window is stale/future; when its MAC is valid and the key's small
+ * "clock" budget allows, it is authenticated too, so the reject can say by how much the
+ * client's clock is off (a key holder's real problem) without letting replayed old datagrams
+ * spend the key's knock budget.
  *
  * Everything before "authenticated" is cheap and changes no state except token buckets
- * (which only a packet with a valid mac1 touches). `check` never throws. Pure apart from
+ * (which only a packet with a valid MAC touches). `check` never throws. Pure apart from
  * node:crypto (HMAC, Ed25519 verify); time comes in as `now`.
  */
 import { createHmac, createPublicKey, timingSafeEqual, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import type { Door } from '../config/types.js';
-import { cidrContains, parseIp, type Ip } from '../ip.js';
-import { mac1Key } from '../keys/id.js';
+import { isSmallOrderEncoding, isWeakEncoding } from '../keys/ed25519-point.js';
+import { mac1Key, sigLabel } from '../keys/id.js';
 import type { Keyring } from '../keys/keyring.js';
 import type { KeyRecord } from '../keys/record.js';
+import { canonicalSrc, decidePolicy, type SpaContext } from './policy.js';
 import { KeyedBuckets, TokenBucket, type BucketSpec } from './ratelimit.js';
-import type { ReplayLog } from './replay.js';
-import { LABEL_SIG } from '../keys/id.js';
-import { decodeRequest, MAC1_LEN, REPLAY_ID_END, REPLAY_ID_START, TAG_LEN, type RejectReason } from './wire.js';
+import type { ReplayAdd, ReplayLog } from './replay.js';
+import type { RejectDetail, SpaReject, SpaResult } from './result.js';
+import { decodeRequest, MAC1_LEN, REPLAY_ID_END, REPLAY_ID_START, TAG_LEN, type DecodedRequest, type RejectReason } from './wire.js';
 
 export type { RejectReason } from './wire.js';
-
-export interface SpaGrant {
-  key: { name: string; id: string };
-  doorIndex: number;
-  door: Door;
-  /** The address to open (the signed allow_ip). */
-  ip: Ip;
-  /** Packet source address (canonical text). */
-  src: string;
-  /** TTL the client asked for (0 = door default). */
-  requestedTtl: number;
-  grantedTtl: number;
-}
-
-export type SpaResult =
-  | { ok: true; grant: SpaGrant }
-  | { ok: false; reason: RejectReason; keyId?: string; key?: string };
-
-export interface SpaContext {
-  doors: readonly Door[];
-  /** The server's own addresses (canonical text); called per authenticated packet. */
-  ownAddrs: () => readonly string[];
-  /** Extra addresses a request may name (SPAAddress; e.g. the public address in front of a NAT). */
-  spaAddrs: readonly string[];
-  /** Allowed clock difference, ms. */
-  windowMs: number;
-  /**
-   * Requests signed before this time (ms) are stale whatever the window says: the last boot,
-   * since replay records written before an OS crash may be lost (io/boot-time.ts).
-   */
-  notBeforeMs?: number;
-  /** Allow the signed address to differ from the packet source (off by default). */
-  allowOtherIp?: boolean;
-}
+export type { SpaGrant, SpaResult, SpaReject, RejectDetail } from './result.js';
+export type { SpaContext } from './policy.js';
 
 export type SigVerify = (msg: Uint8Array, key: KeyObject, sig: Uint8Array) => boolean;
 
 export interface SpaLimits {
-  /** Signature verifications per key. Default burst 10, 5/s. */
+  /**
+   * Requests past the MAC per key, every key type (ed25519: signature checks; hmac: requests with
+   * a valid tag). Bounds each key's grants and authenticated rejects. Default burst 10, 5/s.
+   */
   perKey?: BucketSpec;
   /** Signature verifications overall. Default burst 200, 2000/s (≈ 30 % of one core in node:crypto). */
   global?: BucketSpec;
+  /** Authenticated stale/future diagnoses per key. Default burst 2, one per 10 s. */
+  clock?: BucketSpec;
   /** Injected Ed25519 verify (tests count calls). Default node:crypto. */
   verify?: SigVerify;
 }
@@ -74,64 +55,79 @@ export function ed25519PublicKeyObject(pub: Uint8Array): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pub).toString('base64url') }, format: 'jwk' });
 }
 
-function prepare(rec: KeyRecord): Prepared {
-  if (rec.type === 'ed25519' && rec.publicKey) {
-    return { rec, pub: ed25519PublicKeyObject(rec.publicKey), k1: Buffer.from(mac1Key(rec.publicKey)) };
+/**
+ * Prepared key material, or undefined for a record that must never verify: an Ed25519 key of
+ * small order or in a non-canonical encoding (refused when loading too; this is the second lock).
+ */
+function prepare(rec: KeyRecord): Prepared | undefined {
+  if (rec.type === 'ed25519') {
+    if (!rec.publicKey || isWeakEncoding(rec.publicKey)) return undefined;
+    const k1 = rec.mac1Key ?? mac1Key(rec.publicKey);
+    return { rec, pub: ed25519PublicKeyObject(rec.publicKey), k1: Buffer.from(k1) };
   }
-  return { rec, ...(rec.secret ? { secret: Buffer.from(rec.secret) } : {}) };
+  return rec.secret ? { rec, secret: Buffer.from(rec.secret) } : undefined;
 }
 
-/** Canonical source text; an IPv4-mapped IPv6 source counts as the IPv4 address. */
-function canonicalSrc(src: string): string {
-  const ip = parseIp(src);
-  if (!ip) return src;
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(ip.text);
-  return m && m[1] ? m[1] : ip.text;
+/** Versions a record accepts: ed25519 v2 records (enrolled mac1 key) only v2, v1 records only v1; hmac both. */
+function acceptsVersion(rec: KeyRecord, version: 1 | 2): boolean {
+  if (rec.type === 'hmac') return true;
+  return rec.mac1Key ? version === 2 : version === 1;
 }
+
+const reject = (reason: RejectReason, keyId?: string): SpaReject => ({ ok: false, reason, authenticated: false, ...(keyId ? { keyId } : {}) });
+const authReject = (reason: RejectReason, keyId: string, key: string, detail?: RejectDetail): SpaReject =>
+  ({ ok: false, reason, authenticated: true, keyId, key, ...(detail ? { detail } : {}) });
 
 export class SpaVerifier {
   #keys = new Map<string, Prepared>();
   #replay: ReplayLog;
   #ctx: SpaContext;
   #perKey: KeyedBuckets;
+  #clock: KeyedBuckets;
   #global: TokenBucket;
   #verify: SigVerify;
   #maxWindowMs = 0;
   /** Counters (for tests and metrics). */
-  readonly stats = { checked: 0, signatureChecks: 0, granted: 0 };
+  readonly stats = { checked: 0, signatureChecks: 0, granted: 0, internalErrors: 0 };
+  /** The last exception `check` caught (a bug, never attacker input): for the daemon to log. */
+  lastInternalError: unknown;
 
   constructor(keyring: Keyring, replay: ReplayLog, ctx: SpaContext, limits: SpaLimits = {}) {
     this.#replay = replay;
     this.#ctx = ctx;
-    this.#maxWindowMs = ctx.windowMs;
+    this.#maxWindowMs = Math.max(ctx.windowMs, ctx.maxWindowMs ?? 0);
     this.#perKey = new KeyedBuckets(limits.perKey ?? { burst: 10, perSecond: 5 });
+    this.#clock = new KeyedBuckets(limits.clock ?? { burst: 2, perSecond: 0.1 });
     this.#global = new TokenBucket(limits.global ?? { burst: 200, perSecond: 2000 });
     this.#verify = limits.verify ?? defaultSigVerify;
     this.setKeyring(keyring);
   }
 
-  /** Swap the keyring (reload). Takes effect for the next packet. Throws only on a bad record. */
+  /** Swap the keyring (reload). Takes effect for the next packet. */
   setKeyring(k: Keyring): void {
     const m = new Map<string, Prepared>();
-    for (const r of k.list()) m.set(r.id, prepare(r));
+    for (const r of k.list()) {
+      const p = prepare(r);
+      if (p) m.set(r.id, p);
+    }
     this.#keys = m;
   }
 
   setContext(ctx: SpaContext): void {
     this.#ctx = ctx;
-    // Replay records outlive the largest window this process has used, so raising SPAWindow
-    // cannot make an already-accepted request fresh and unrecorded again.
-    this.#maxWindowMs = Math.max(this.#maxWindowMs, ctx.windowMs);
+    // Records outlive the largest window this process has used as well as the persisted one.
+    this.#maxWindowMs = Math.max(this.#maxWindowMs, ctx.windowMs, ctx.maxWindowMs ?? 0);
   }
 
-  /** Record a replay id durably; false (fail closed) when full or when the store fails. */
-  #record(id: Uint8Array, expiresAt: number, now: number): boolean {
+  /** Record a replay id durably; fail closed when full or when the store fails. */
+  #record(id: Uint8Array, expiresAt: number, now: number): ReplayAdd {
     try {
-      if (this.#replay.add(id, expiresAt)) return true;
+      const r = this.#replay.add(id, expiresAt);
+      if (r === 'added') return r;
       this.#replay.prune?.(now);
       return this.#replay.add(id, expiresAt);
     } catch {
-      return false;
+      return 'full';
     }
   }
 
@@ -139,82 +135,89 @@ export class SpaVerifier {
     this.stats.checked++;
     try {
       return this.#check(payload, src, now);
-    } catch {
-      return { ok: false, reason: 'malformed' }; // defensive: attacker input never throws
+    } catch (e) {
+      // attacker input never throws: this is a bug. Counted (and kept) so it is never silent.
+      this.stats.internalErrors++;
+      this.lastInternalError = e;
+      return reject('malformed');
     }
+  }
+
+  /** mac1 (ed25519) or tag (hmac) over the request body: the cheap gate. */
+  #macOk(pk: Prepared, req: DecodedRequest): boolean {
+    const b = req.bytes, body = req.bodyLen;
+    if (pk.k1) {
+      const mac = createHmac('sha256', pk.k1).update(b.subarray(0, body)).digest();
+      return timingSafeEqual(mac.subarray(0, MAC1_LEN), b.subarray(body, body + MAC1_LEN));
+    }
+    const tag = createHmac('sha256', pk.secret as Buffer).update(sigLabel(req.version)).update(b.subarray(0, body)).digest();
+    return timingSafeEqual(tag, b.subarray(body, body + TAG_LEN));
+  }
+
+  /** Ed25519 signature over label || body || mac1, with a small-order R refused outright. */
+  #signatureOk(pk: Prepared, req: DecodedRequest): boolean {
+    const b = req.bytes, body = req.bodyLen;
+    const sig = b.subarray(body + MAC1_LEN);
+    if (isSmallOrderEncoding(sig.subarray(0, 32))) return false;
+    this.stats.signatureChecks++;
+    const label = sigLabel(req.version);
+    const msg = new Uint8Array(label.length + body + MAC1_LEN);
+    msg.set(label, 0);
+    msg.set(b.subarray(0, body + MAC1_LEN), label.length);
+    return this.#verify(msg, pk.pub as KeyObject, sig);
+  }
+
+  /** A request outside the window: authenticated (with the clock difference) only within the key's clock budget. */
+  #clockReject(pk: Prepared, req: DecodedRequest, reason: 'stale' | 'future', now: number): SpaReject {
+    const keyId = req.keyId;
+    if (!this.#macOk(pk, req) || this.#replay.has(req.bytes.subarray(REPLAY_ID_START, REPLAY_ID_END))) return reject(reason, keyId);
+    if (!this.#clock.get(keyId).take(now)) return reject(reason, keyId);
+    if (pk.pub && (!this.#global.take(now) || !this.#signatureOk(pk, req))) return reject(reason, keyId);
+    const ctx = this.#ctx;
+    const floor = ctx.notBeforeMs !== undefined && req.timestampMs < ctx.notBeforeMs ? { notBeforeMs: ctx.notBeforeMs } : {};
+    return authReject(reason, keyId, pk.rec.name, { clockDiffMs: req.timestampMs - now, windowMs: ctx.windowMs, ...floor });
   }
 
   #check(payload: Uint8Array, src: string, now: number): SpaResult {
     const d = decodeRequest(payload);
-    if (!d.ok) return { ok: false, reason: d.reason };
+    if (!d.ok) return reject(d.reason);
     const req = d.req, b = req.bytes, keyId = req.keyId;
     const pk = this.#keys.get(keyId);
-    if (!pk || pk.rec.type !== req.alg) return { ok: false, reason: 'unknown-key', keyId };
+    if (!pk || pk.rec.type !== req.alg) return reject('unknown-key', keyId);
+    if (!acceptsVersion(pk.rec, req.version)) return reject('bad-version', keyId);
     const ctx = this.#ctx;
-    if (now - req.timestampMs > ctx.windowMs) return { ok: false, reason: 'stale', keyId };
-    if (ctx.notBeforeMs !== undefined && req.timestampMs < ctx.notBeforeMs) return { ok: false, reason: 'stale', keyId };
-    if (req.timestampMs - now > ctx.windowMs) return { ok: false, reason: 'future', keyId };
+    if (now - req.timestampMs > ctx.windowMs) return this.#clockReject(pk, req, 'stale', now);
+    if (ctx.notBeforeMs !== undefined && req.timestampMs < ctx.notBeforeMs) return this.#clockReject(pk, req, 'stale', now);
+    if (req.timestampMs - now > ctx.windowMs) return this.#clockReject(pk, req, 'future', now);
 
-    if (req.alg === 'ed25519') {
-      if (!pk.k1 || !pk.pub) return { ok: false, reason: 'unknown-key', keyId };
-      const body = req.bodyLen;
-      const mac = createHmac('sha256', pk.k1).update(b.subarray(0, body)).digest();
-      if (!timingSafeEqual(mac.subarray(0, MAC1_LEN), b.subarray(body, body + MAC1_LEN))) return { ok: false, reason: 'bad-mac', keyId };
-      // A sniffed genuine packet, resent, passes mac1. Turn it away before it can spend the key's
-      // token bucket (and so delay the key holder's next knock). Not authenticated: no key name.
-      if (this.#replay.has(b.subarray(REPLAY_ID_START, REPLAY_ID_END))) return { ok: false, reason: 'replayed', keyId };
-      if (!this.#global.peek(now) || !this.#perKey.get(keyId).take(now) || !this.#global.take(now)) {
-        return { ok: false, reason: 'rate-limited', keyId };
-      }
-      this.stats.signatureChecks++;
-      const msg = new Uint8Array(LABEL_SIG.length + body + MAC1_LEN);
-      msg.set(LABEL_SIG, 0);
-      msg.set(b.subarray(0, body + MAC1_LEN), LABEL_SIG.length);
-      if (!this.#verify(msg, pk.pub, b.subarray(body + MAC1_LEN))) return { ok: false, reason: 'forged', keyId };
-    } else {
-      if (!pk.secret) return { ok: false, reason: 'unknown-key', keyId };
-      const body = req.bodyLen;
-      const tag = createHmac('sha256', pk.secret).update(LABEL_SIG).update(b.subarray(0, body)).digest();
-      if (!timingSafeEqual(tag, b.subarray(body, body + TAG_LEN))) return { ok: false, reason: 'forged', keyId };
+    if (!this.#macOk(pk, req)) return reject(pk.pub ? 'bad-mac' : 'forged', keyId);
+    // A sniffed genuine packet, resent, passes the MAC. Turn it away before it can spend the key's
+    // budget (and so delay the key holder's next knock). Never authenticated: anyone can resend.
+    const replayId = b.subarray(REPLAY_ID_START, REPLAY_ID_END);
+    if (this.#replay.has(replayId)) return reject('replayed', keyId);
+    if (pk.pub) {
+      if (!this.#global.peek(now) || !this.#perKey.get(keyId).take(now) || !this.#global.take(now)) return reject('rate-limited', keyId);
+      if (!this.#signatureOk(pk, req)) return reject('forged', keyId);
+    } else if (!this.#perKey.get(keyId).take(now)) {
+      return reject('rate-limited', keyId);
     }
 
     // ---- authenticated: the key holder made exactly this request ----
     const rec = pk.rec;
-    const who = { keyId, key: rec.name };
-    if (rec.revoked !== undefined && now >= rec.revoked) return { ok: false, reason: 'revoked', ...who };
-    if (rec.expires !== undefined && now >= rec.expires) return { ok: false, reason: 'expired', ...who };
-    const replayId = b.subarray(REPLAY_ID_START, REPLAY_ID_END);
-    if (this.#replay.has(replayId)) return { ok: false, reason: 'replayed', ...who };
-
-    const server = req.serverIp.text;
-    if (!ctx.spaAddrs.includes(server) && !ctx.ownAddrs().includes(server)) return { ok: false, reason: 'wrong-server', ...who };
     const source = canonicalSrc(src);
-    if (!ctx.allowOtherIp && req.allowIp.text !== source) return { ok: false, reason: 'source-mismatch', ...who };
-    if (rec.from.length > 0 && !rec.from.some((c) => cidrContains(c, req.allowIp))) return { ok: false, reason: 'policy-source', ...who };
+    const p = decidePolicy(req, rec, source, ctx, now);
+    if (!p.ok) return authReject(p.reason, keyId, rec.name, p.detail);
 
-    let name = req.door;
-    if (name === '') {
-      if (rec.doors.length === 1 && rec.doors[0] !== undefined) name = rec.doors[0];
-      else {
-        const spaDoors = ctx.doors.filter((x) => x.spa);
-        if (spaDoors.length !== 1 || spaDoors[0] === undefined) return { ok: false, reason: 'policy-door', ...who };
-        name = spaDoors[0].name;
-      }
-    }
-    const doorIndex = ctx.doors.findIndex((x) => x.spa && x.name === name);
-    const door = ctx.doors[doorIndex];
-    if (doorIndex < 0 || !door) return { ok: false, reason: 'policy-door', ...who };
-    if (rec.doors.length > 0 && !rec.doors.includes(name)) return { ok: false, reason: 'policy-door', ...who };
-
-    const requested = req.ttl;
-    const grantedTtl = Math.min(requested || door.cmdTimeout, rec.maxTtl || door.cmdTimeout);
-
-    const expiresAt = req.timestampMs + Math.max(ctx.windowMs, this.#maxWindowMs);
-    if (!this.#record(replayId, expiresAt, now)) return { ok: false, reason: 'replay-full', ...who };
+    const expiresAt = req.timestampMs + Math.max(ctx.windowMs, ctx.maxWindowMs ?? 0, this.#maxWindowMs);
+    const added = this.#record(replayId, expiresAt, now);
+    if (added !== 'added') return authReject('replay-full', keyId, rec.name, { scope: added === 'key-full' ? 'key' : 'store' });
     this.stats.granted++;
     return {
       ok: true,
-      grant: { key: { name: rec.name, id: keyId }, doorIndex, door, ip: req.allowIp, src: source, requestedTtl: requested, grantedTtl },
+      grant: {
+        key: { name: rec.name, id: keyId }, doorIndex: p.doorIndex, door: p.door, ip: p.ip, src: source,
+        requestedTtl: req.ttl, grantedTtl: p.grantedTtl, version: req.version, nat: req.nat,
+      },
     };
   }
 }
