@@ -43,7 +43,7 @@ async function setupKeys(lab: Lab, binDir: string, conf: string): Promise<Ours> 
   const o = { knock: join(binDir, 'knock'), knockd: join(binDir, 'knockd'), keyFile: lab.path('client.key'), keysDir: lab.path('keys') };
   const kg = await run(process.execPath, [o.knock, '--keygen', '--key', o.keyFile], { timeoutMs: 30_000 });
   if (kg.code !== 0) throw new Error(`knock --keygen: ${kg.stderr}`);
-  const add = await run(process.execPath, [o.knockd, '-c', conf, 'keys', 'add', 'bench', readFileSync(`${o.keyFile}.pub`, 'utf8').trim()], { timeoutMs: 30_000 });
+  const add = await run(process.execPath, [o.knockd, '-c', conf, 'keys', 'add', 'bench', readFileSync(`${o.keyFile}.enrol`, 'utf8').trim()], { timeoutMs: 30_000 });
   if (add.code !== 0) throw new Error(`knockd keys add: ${add.stderr}${add.stdout}`);
   return o;
 }

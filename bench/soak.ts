@@ -81,7 +81,7 @@ async function main(): Promise<number> {
       for (let i = 0; done < KEYOPS && Date.now() < deadline && alive(pid); i++) {
         const g = await runCmd(process.execPath, [bin('knock'), '--keygen', '--key', join(w.dir, `k${i}`)]);
         if (g.code !== 0) throw new Error(g.stderr);
-        const pub = readFileSync(join(w.dir, `k${i}.pub`), 'utf8').trim();
+        const pub = readFileSync(join(w.dir, `k${i}.enrol`), 'utf8').trim();
         const a = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'add', `u${i}`, pub, '--doors', 'ssh'], 30_000);
         done++;
         if (a.code !== 0) log(`keys add u${i}: ${a.stderr.trim()}`);

@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     writeConfig(w, pair.serverIf, guardedDoor('ssh', PORT, '\tspa = yes', 1));
     const key = `${w.dir}/knock.key`;
     if ((await runCmd(process.execPath, [bin('knock'), '--keygen', '--key', key])).code !== 0) throw new Error('keygen failed');
-    const add = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'add', 'bench', readFileSync(`${key}.pub`, 'utf8').trim(), '--doors', 'ssh']);
+    const add = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'add', 'bench', readFileSync(`${key}.enrol`, 'utf8').trim(), '--doors', 'ssh']);
     if (add.code !== 0) throw new Error(`keys add: ${add.stderr}`);
     const s = await startSshd(pair, w.dir, pair.serverV4, PORT, key);
     for (const args of [['-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'],

@@ -12,22 +12,9 @@
  */
 import { execa } from 'execa';
 
-export interface CommandResult {
-  /** Exit status; undefined when killed by a signal or not started. */
-  exitCode: number | undefined;
-  signal?: string;
-  timedOut: boolean;
-  /** true unless the command ran and exited with status 0. */
-  failed: boolean;
-  durationMs: number;
-  /** Last bytes of stderr (or the spawn error message), if any. */
-  stderrTail?: string;
-  /**
-   * The outcome is unknown: whatever ran the command went away while it ran (runner.ts).
-   * The command may have succeeded; `failed` is true.
-   */
-  lost?: boolean;
-}
+// One definition of a command's outcome, shared with the engine that decides on it.
+export type { CommandResult } from '../core/engine/effects.js';
+import type { CommandResult } from '../core/engine/effects.js';
 
 export interface RunShellOptions {
   /** Kill the command's process group after this many ms (SIGTERM, SIGKILL 2 s later). 0 = no limit. */

@@ -30,7 +30,7 @@ test('behind a real MASQUERADE router, knock --allow-ip auto (coturn STUN) opens
     mkdirSync(join(home, '.knock'), { recursive: true, mode: 0o700 });
     const key = join(home, '.knock', 'key');
     assert.equal((await runCmd(process.execPath, [bin('knock'), '--keygen', '--key', key])).code, 0);
-    const add = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'add', 'bob', readFileSync(`${key}.pub`, 'utf8').trim(), '--doors', 'ssh']);
+    const add = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'add', 'bob', readFileSync(`${key}.enrol`, 'utf8').trim(), '--doors', 'ssh']);
     assert.equal(add.code, 0, add.stderr);
     const d = await startDaemon(nat, w);
     try {

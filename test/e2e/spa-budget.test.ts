@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { e2eSkipReason } from '../helpers/root.js';
 import { createPair, runCmd } from '../helpers/netns.js';
 import { guardService, waitProbe } from '../helpers/service.js';
-import { auditRecords, guardedDoor, sleep, startDaemon, stopDaemon, workdir, writeConfig } from '../helpers/daemon.js';
+import { auditRecords, guardedDoor, sleep, startDaemon, stopDaemon, waitFor, workdir, writeConfig } from '../helpers/daemon.js';
 import { bin, repoRoot } from '../helpers/paths.js';
 
 const skip = e2eSkipReason();
@@ -74,9 +74,10 @@ test('an hmac key holder flooding valid knocks gets its budget, no more; another
       assert.ok(records <= grants, `${records} replay records for ${grants} grants`);
       const k = await pair.run(pair.client, process.execPath, [bin('knock'), '--spa', '--key', aliceKey, pair.serverV4]);
       assert.equal(k.code, 0, k.stderr);
-      await sleep(300);
-      const opens = auditRecords(w).filter((x) => (x.event === 'door.open' || x.event === 'door.extend') && (x.principal as { key?: string }).key === 'alice');
-      assert.equal(opens.length, 1, 'alice is not refused because of erin');
+      const aliceRecs = () => auditRecords(w).filter((x) => (x.principal as { key?: string } | undefined)?.key === 'alice' || x.key === 'alice');
+      await waitFor(aliceRecs, (l) => l.length > 0, 5000);
+      const opens = aliceRecs().filter((x) => x.event === 'door.open' || x.event === 'door.extend');
+      assert.equal(opens.length, 1, `alice is not refused because of erin: ${JSON.stringify(aliceRecs())}\n${d.stderr().slice(-2000)}`);
       assert.equal(await waitProbe(pair, pair.serverV4, PORT, true, 3000), true);
       process.stdout.write(`# erin: ${m[1]} valid knocks in ${m[2]} ms → ${grants} grants; alice granted\n`);
     } finally {

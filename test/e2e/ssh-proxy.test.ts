@@ -35,7 +35,7 @@ async function enrol(w: Workdir): Promise<string> {
   mkdirSync(home, { mode: 0o700 });
   const key = join(home, 'key');
   assert.equal((await runCmd(process.execPath, [bin('knock'), '--keygen', '--key', key])).code, 0);
-  const a = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'add', 'alice', readFileSync(`${key}.pub`, 'utf8').trim(), '--doors', 'ssh']);
+  const a = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'add', 'alice', readFileSync(`${key}.enrol`, 'utf8').trim(), '--doors', 'ssh']);
   assert.equal(a.code, 0, a.stderr);
   return key;
 }

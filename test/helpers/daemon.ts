@@ -116,7 +116,7 @@ export async function enrolKey(w: Workdir, name: string, doors = 'ssh'): Promise
   const key = join(home, '.knock', 'key');
   const g = await runCmd(process.execPath, [bin('knock'), '--keygen', '--key', key]);
   if (g.code !== 0) throw new Error(`keygen: ${g.stderr}`);
-  const pub = readFileSync(`${key}.pub`, 'utf8').trim();
+  const pub = readFileSync(`${key}.enrol`, 'utf8').trim();
   const a = await runCmd(process.execPath, [bin('knockd'), '-c', w.conf, 'keys', 'add', name, pub, '--doors', doors]);
   if (a.code !== 0) throw new Error(`keys add: ${a.stderr}${a.stdout}`);
   return key;

@@ -48,7 +48,8 @@ export function refuseRecord(req: GrantRequest, reason: RefuseReason): Effect {
 export function extendRecords(live: Live, req: GrantRequest): Effect[] {
   const l = live.lease;
   return [
-    { kind: 'audit', event: { event: 'door.extend', ...base(l), ...ttls(req.requestedTtl, req.grantedTtl), expiresAt: l.expiresAt } },
+    // who extended it: the knock's source and principal, not the opener's (another key may share the address)
+    { kind: 'audit', event: { event: 'door.extend', ...base(l), src: req.src, principal: req.principal, ...ttls(req.requestedTtl, req.grantedTtl), expiresAt: l.expiresAt } },
     { kind: 'log', level: 'info', msg: live.state === 'open' ? 'door extended' : 'door extended before it opened', fields: { door: l.door, ip: l.ip, lease: l.id, expiresAt: l.expiresAt } },
   ];
 }

@@ -94,7 +94,7 @@ export class NftDoors {
       live.expiresAt = Math.max(live.expiresAt, now + ttlMs);
       live.grantedTtl = req.grantedTtl;
       live.requestedTtl = req.requestedTtl;
-      fx.push(...nftExtendRecords(live));
+      fx.push(...nftExtendRecords(live, req));
       if (live.op === undefined) this.#send('refresh', slot, live, now, fx); else live.dirty = true;
       this.#schedule(slot);
       return fx;

@@ -49,9 +49,10 @@ export function nftOpenRecords(l: NftLease): Effect[] {
   ];
 }
 
-export function nftExtendRecords(l: NftLease): Effect[] {
+/** `by`: the knock that extended it (source, principal), which may differ from the opener's. */
+export function nftExtendRecords(l: NftLease, by: { src: string; principal: NftLease['principal'] }): Effect[] {
   return [
-    { kind: 'audit', event: { event: 'door.extend', ...base(l), ...ttls(l), expiresAt: l.expiresAt } },
+    { kind: 'audit', event: { event: 'door.extend', ...base(l), src: by.src, principal: by.principal, ...ttls(l), expiresAt: l.expiresAt } },
     { kind: 'log', level: 'info', msg: l.state === 'open' ? 'door extended' : 'door extended before it opened', fields: { door: l.door, ip: l.ip.text, lease: l.id, set: l.set, expiresAt: l.expiresAt } },
   ];
 }

@@ -68,6 +68,11 @@ function prepare(rec: KeyRecord): Prepared | undefined {
   return rec.secret ? { rec, secret: Buffer.from(rec.secret) } : undefined;
 }
 
+const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean =>
+  a === b || (a !== undefined && b !== undefined && Buffer.compare(a, b) === 0);
+const sameMaterial = (a: KeyRecord, b: KeyRecord): boolean =>
+  a.type === b.type && sameBytes(a.publicKey, b.publicKey) && sameBytes(a.mac1Key, b.mac1Key) && sameBytes(a.secret, b.secret);
+
 /** Versions a record accepts: ed25519 v2 records (enrolled mac1 key) only v2, v1 records only v1; hmac both. */
 function acceptsVersion(rec: KeyRecord, version: 1 | 2): boolean {
   if (rec.type === 'hmac') return true;
@@ -103,11 +108,17 @@ export class SpaVerifier {
     this.setKeyring(keyring);
   }
 
-  /** Swap the keyring (reload). Takes effect for the next packet. */
+  /**
+   * Swap the keyring (reload). Takes effect for the next packet. A key whose material is
+   * unchanged keeps its prepared KeyObject: building one per key per reload left native memory
+   * the garbage collector reclaims late (soak: 500 key changes on a growing keyring).
+   */
   setKeyring(k: Keyring): void {
+    const old = this.#keys;
     const m = new Map<string, Prepared>();
     for (const r of k.list()) {
-      const p = prepare(r);
+      const o = old.get(r.id);
+      const p = o && sameMaterial(o.rec, r) ? { ...o, rec: r } : prepare(r);
       if (p) m.set(r.id, p);
     }
     this.#keys = m;

@@ -60,6 +60,10 @@ test('2 a re-knock while open extends the lease: no second start, expiry moves',
   assert.equal(runs(fx).length, 0);
   assert.equal(audits(fx, 'door.extend')[0]?.expiresAt, T0 + 14_000);
   assert.equal(m.nextDeadline(), T0 + 14_000);
+  // another key from the same address extends the same lease: the record names that key
+  const bob = { kind: 'spa', key: 'bob', keyId: '11'.repeat(8) } as const;
+  const ext = audits(m.grant(req('10.0.0.2', { principal: bob, src: '10.0.0.9' }), T0 + 5000), 'door.extend')[0];
+  assert.deepEqual([ext?.principal, ext?.src, ext?.lease], [bob, '10.0.0.9', audits(fx, 'door.extend')[0]?.lease]);
 });
 
 test('3 a failed start leaves the journal; an unknown outcome keeps the lease so its stop runs', () => {

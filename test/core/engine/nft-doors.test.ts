@@ -77,6 +77,10 @@ test('2 a re-knock refreshes with the time left (one batch, the same lease); whi
   assert.match(r2.lines[2] ?? '', new RegExp(`10\\.0\\.0\\.2 timeout 10s comment "knockd lease=${lease} key=alice"`));
   assert.equal(audits(fx, 'door.extend')[0]?.expiresAt, T0 + 14_000);
   m.done(r2.op, OK, T0 + 4001);
+  const bob = { kind: 'spa', key: 'bob', keyId: 'cd'.repeat(8) } as const;
+  const byBob = m.grant(req('10.0.0.2', { principal: bob, src: '10.0.0.9', grantedTtl: 5 }), T0 + 4002);
+  assert.deepEqual([audits(byBob, 'door.extend')[0]?.principal, audits(byBob, 'door.extend')[0]?.src], [bob, '10.0.0.9'], 'the extender is named');
+  m.done(nft1(byBob).op, OK, T0 + 4003);
   assert.deepEqual(m.tick(T0 + 10_000), []);
   assert.equal(audits(m.tick(T0 + 14_000), 'door.close')[0]?.reason, 'timeout');
 });

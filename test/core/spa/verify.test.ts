@@ -217,6 +217,23 @@ test('revocation and expiry take effect on the next packet via setKeyring, no re
   assert.deepEqual(u.ok ? 'ok' : [u.reason, u.key], ['unknown-key', undefined]);
 });
 
+test('setKeyring keeps the prepared key of unchanged material and rebuilds a changed one', () => {
+  const seen: object[] = [];
+  const { ver, keyring } = setup({ verify: (m, k, sig) => { seen.push(k); return defaultSigVerify(m, k, sig); } });
+  assert.equal(ver.check(knock(), '203.0.113.5', NOW).ok, true);
+  const alice = keyring.byName('alice')!;
+  ver.setKeyring(new Keyring([...keyring.list().filter((k) => k.name !== 'alice'), { ...alice, doors: ['ssh'] }]));
+  assert.equal(ver.check(knock(), '203.0.113.5', NOW).ok, true);
+  assert.equal(seen[1], seen[0], 'policy change only: the same KeyObject');
+  ver.setKeyring(new Keyring([...keyring.list().filter((k) => k.name !== 'alice'), { ...alice, doors: ['web'] }]));
+  const d = ver.check(knock(), '203.0.113.5', NOW);
+  assert.deepEqual(d.ok ? 'ok' : d.reason, 'policy-door', 'the new record\'s policy applies');
+  // the same id re-enrolled with a mac1 key (v2): the old v1 material must not be kept
+  ver.setKeyring(new Keyring([...keyring.list().filter((k) => k.name !== 'alice'), { ...alice, mac1Key: new Uint8Array(32).fill(7) }]));
+  const v = ver.check(knock(), '203.0.113.5', NOW);
+  assert.equal(v.ok, false, 'a v1 request no longer passes once the record holds a v2 mac1 key');
+});
+
 test('destination binding: own addresses are re-read per packet; SPAAddress accepted; another server rejects', () => {
   const { keyring, ctx } = vectorSetup(file);
   let own = ['192.0.2.1'];
