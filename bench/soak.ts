@@ -10,7 +10,7 @@
  *
  *   npm run soak                    (SOAK_RELOADS=2000 SOAK_KEYOPS=500 by default)
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPair, runCmd } from '../test/helpers/netns.js';
 import { guardService } from '../test/helpers/service.js';
@@ -60,7 +60,7 @@ async function main(): Promise<number> {
     let expected = 0;
     const knocker = async (): Promise<void> => {
       while (!stopping && Date.now() < deadline) {
-        const pkt = encodeRequest({ timestampMs: Date.now(), nonce: crypto.getRandomValues(new Uint8Array(16)), ttl: 0, allowIp: me, serverIp: server, door: 'ssh' }, signerFor(key));
+        const pkt = encodeRequest({ timestampMs: Date.now(), nonce: crypto.getRandomValues(new Uint8Array(16)), ttl: 0, allowIp: me, serverIp: server, door: 'ssh', version: key.spaVersion }, signerFor(key));
         const hex = Buffer.from(pkt).toString('hex');
         const js = 'const d=require("node:dgram").createSocket("udp4");d.send(Buffer.from(process.argv[2],"hex"),62201,process.argv[1],()=>d.close());';
         const r = await pair.run(pair.client, process.execPath, ['-e', js, pair.serverV4, hex]);
@@ -93,11 +93,23 @@ async function main(): Promise<number> {
       return done;
     })();
 
+    // SIGUSR2: the daemon logs one 'memory usage' line (V8 heap, external, ArrayBuffers)
+    const heap = async (): Promise<string> => {
+      const before = d.stderr().length;
+      process.kill(pid, 'SIGUSR2');
+      for (let i = 0; i < 50 && !/memory usage/.test(d.stderr().slice(before)); i++) await sleep(20);
+      const m = /\{[^\n]*"msg":"memory usage"[^\n]*\}/.exec(d.stderr().slice(before))?.[0];
+      if (!m) return 'not logged';
+      const o = JSON.parse(m) as Record<string, number>;
+      const mb = (k: string) => ((o[k] ?? NaN) / 2 ** 20).toFixed(1);
+      return `heap used ${mb('heapUsed')} of ${mb('heapTotal')} MB, external ${mb('external')} MB, ArrayBuffers ${mb('arrayBuffers')} MB`;
+    };
+    let heapStart = 'not measured';
     let reloads = 0;
     while (reloads < RELOADS && Date.now() < deadline && alive(pid)) {
       process.kill(pid, 'SIGHUP');
       reloads++;
-      if (reloads === Math.round(RELOADS * WARMUP)) { start = rss(pid); log(`after warm-up: RSS ${start.rssKb} kB (anon ${start.anonKb} kB)`); }
+      if (reloads === Math.round(RELOADS * WARMUP)) { start = rss(pid); heapStart = await heap(); log(`after warm-up: RSS ${start.rssKb} kB (anon ${start.anonKb} kB)`); }
       await sleep(15);
     }
     const keyDone = await keyops;
@@ -108,6 +120,8 @@ async function main(): Promise<number> {
     await sleep(1500);
     const isAlive = alive(pid);
     const end = isAlive ? rss(pid) : { rssKb: NaN, anonKb: NaN };
+    const heapEnd = isAlive ? await heap() : 'daemon gone';
+    const keys = readdirSync(w.keys).filter((f) => f.endsWith('.key')).length;
     const granted = auditRecords(w).filter((r) => (r.event === 'door.open' || r.event === 'door.extend') &&
       (r.principal as { key?: string } | undefined)?.key === 'alice').length;
     if (isAlive) await stopDaemon(d);
@@ -120,6 +134,8 @@ async function main(): Promise<number> {
       ['RSS just after start (kB)', `${cold.rssKb} (anonymous ${cold.anonKb})`],
       [`RSS after warm-up (${WARMUP * 100} % of the reloads) → end (kB)`, `${start.rssKb} → ${end.rssKb} (${(growth * 100).toFixed(1)} %)`],
       ['anonymous RSS after warm-up → end (kB)', `${start.anonKb} → ${end.anonKb}`],
+      ['V8 after warm-up → end', `${heapStart} → ${heapEnd}`],
+      ['key records at the end (revoked ones stay)', String(keys)],
     ];
     console.log('| soak | result |\n|---|---|');
     for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
