@@ -17,6 +17,7 @@ import { Lab } from './netns.js';
 import { SEQ, setupOurs, SPA_FILTER, setupService, oursSpaClient } from './daemons.js';
 import { measureLatency, type Flood } from './scenario.js';
 import { Bg, fmtMs, run, sleep, stopAll } from './util.js';
+import { writeSection } from './sections.js';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 20);
 const RATE = Number(process.env['SPOOF_RATE'] ?? 330);
@@ -28,7 +29,9 @@ const log = (m: string): void => { process.stderr.write(`[lifecycle] ${m}\n`); }
 
 /** Complete sequences (TCP SYN 7000, 8000, 9000) from random sources, paced, for `secs` seconds. */
 const SPOOFER = `
-import socket, struct, random, sys, time
+import socket, struct, random, signal, sys, time
+stop = []
+for sig in (signal.SIGINT, signal.SIGTERM): signal.signal(sig, lambda *a: stop.append(1))
 dst, rate, secs, ports = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), [int(p) for p in sys.argv[4].split(',')]
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
 d = socket.inet_aton(dst)
@@ -43,14 +46,15 @@ def syn(src, sport, dport):
     ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0, src, d)
     return ip + tcp
 end = time.time() + secs; sent = 0; t0 = time.time()
-while time.time() < end:
+while time.time() < end and not stop:
     src = struct.pack('!I', (198 << 24) | (18 << 16) | random.getrandbits(17))
     sp = random.randint(1024, 65535)
     for p in ports: s.sendto(syn(src, sp, p), (dst, 0))
     sent += 1
     lag = t0 + sent / rate - time.time()
     if lag > 0: time.sleep(lag)
-print('sequences %d in %.1f s' % (sent, time.time() - t0), flush=True)
+el = time.time() - t0
+print('%d sequences in %.1f s (%.0f/s)' % (sent, el, sent / el if el > 0 else 0), flush=True)
 `;
 
 async function main(): Promise<number> {
@@ -87,8 +91,12 @@ async function main(): Promise<number> {
       knockFilter: SPA_FILTER, runs: RUNS, openTimeoutMs: 3000, flood,
     });
     log(`latency measured: ${row.opened}/${row.n}`);
-    // let every lease expire and close, then judge lateness from the audit log
+    // let every lease expire and close; status while it runs, then stop it (which writes the
+    // audit log's pending suppressed-count record) and judge lateness from the audit log
     await sleep((TTL + 8) * 1000);
+    const status = await run(process.execPath, [ours.knockd, '-c', conf, 'status', '--json'], { timeoutMs: 15_000 });
+    const stillOpen = (JSON.parse(status.stdout || '{"doors":[]}') as { doors: unknown[] }).doors.length;
+    await daemon.stop('SIGTERM', 30_000);
     const recs = readFileSync(lab.path('lc.audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
     const expires = new Map<string, number>();
     for (const r of recs) if ((r.event === 'door.open' || r.event === 'door.extend') && typeof r.lease === 'string') expires.set(r.lease, r.expiresAt as number);
@@ -96,23 +104,36 @@ async function main(): Promise<number> {
     const opens = recs.filter((r) => r.event === 'door.open').length;
     const refused = recs.filter((r) => r.event === 'door.refuse').length + recs.filter((r) => r.event === 'knock.reject.suppressed').reduce((a, r) => a + Number(r.count ?? 0), 0);
     const stopFails = recs.filter((r) => r.event === 'command.fail' && r.command === 'stop').length;
-    const owed = existsSync(lab.path('state/leases.log')) ? readFileSync(lab.path('state/leases.log'), 'utf8').split('\n').filter((l) => l.includes('"put"')).length : 0;
-    const status = await run(process.execPath, [ours.knockd, '-c', conf, 'status', '--json'], { timeoutMs: 15_000 });
-    const stillOpen = (JSON.parse(status.stdout || '{"doors":[]}') as { doors: unknown[] }).doors.length;
-    await daemon.stop('SIGTERM', 30_000);
+    // leases the journal still owes a stop (put without a later del), after the daemon stopped
+    const owedIds = new Set<string>();
+    if (existsSync(lab.path('state/leases.log'))) {
+      for (const l of readFileSync(lab.path('state/leases.log'), 'utf8').split('\n').filter(Boolean)) {
+        const r = JSON.parse(l) as { op: string; id?: string; lease?: { id: string } };
+        if (r.op === 'put' && r.lease) owedIds.add(r.lease.id); else if (r.op === 'del' && r.id) owedIds.delete(r.id);
+      }
+    }
+    const owed = owedIds.size;
     const maxLate = late.length ? Math.max(...late) : 0;
-    console.log(`\n| figure | value |\n|---|---|`);
-    console.log(`| spoofed complete sequences | ${row.note ?? ''} |`);
-    console.log(`| SPA knocks opened | ${row.opened}/${row.n} |`);
-    console.log(`| SPA knock → open, daemon-side median / p90 | ${fmtMs(row.daemonMed)} / ${fmtMs(row.daemonP90)} ms |`);
-    console.log(`| SPA knock → open, client-inclusive median / p90 | ${fmtMs(row.clientMed)} / ${fmtMs(row.clientP90)} ms |`);
-    console.log(`| doors opened (SPA + classic that the budget let through) | ${opens} |`);
-    console.log(`| classic opens refused by the budget (audit door.refuse, incl. suppressed) | ${refused} |`);
-    console.log(`| closes: latest after expiry | ${maxLate} ms over ${late.length} closes |`);
-    console.log(`| stop commands failed | ${stopFails} |`);
-    console.log(`| leases still owed at the end (status / journal puts after compaction) | ${stillOpen} / ${owed} |`);
-    const ok = row.opened === row.n && (row.daemonP90 ?? Infinity) < 100 && maxLate <= 2000 && stillOpen === 0;
-    console.log(`\nverdict: ${ok ? 'MET' : 'NOT MET'} (targets: SPA daemon-side p90 < 100 ms under the flood, every door closed by expiry + 2 s)`);
+    const rows: Array<[string, string]> = [
+      ['spoofed complete sequences', row.note ?? ''],
+      ['SPA knocks opened', `${row.opened}/${row.n}`],
+      ['SPA knock → open, daemon-side median / p90', `${fmtMs(row.daemonMed)} / ${fmtMs(row.daemonP90)} ms`],
+      ['SPA knock → open, client-inclusive median / p90', `${fmtMs(row.clientMed)} / ${fmtMs(row.clientP90)} ms`],
+      ['doors opened (SPA + classic that the budget let through)', String(opens)],
+      ['classic opens refused by the budget (audit door.refuse, incl. suppressed)', String(refused)],
+      ['closes: latest after expiry', `${maxLate} ms over ${late.length} closes`],
+      ['stop commands failed', String(stopFails)],
+      ['doors open after the last expiry (knockd status) / leases the journal owes after the stop', `${stillOpen} / ${owed}`],
+    ];
+    const ok = row.opened === row.n && (row.daemonP90 ?? Infinity) < 100 && maxLate <= 2000 && stillOpen === 0 && owed === 0;
+    const verdict = `verdict: **${ok ? 'MET' : 'NOT MET'}** (targets: SPA daemon-side p90 < 100 ms under the flood, every door closed by expiry + 2 s)`;
+    const table = ['| figure | value |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
+    console.log(`\n${table}\n\n${verdict}`);
+    writeSection(process.env['BENCH_OUT'] ?? join(distBench, '..', '..', 'bench', 'RESULTS.md'), 'lifecycle', [
+      '## SPA under spoofed classic sequences, closes on time (`npm run bench:lifecycle`, issue 9)', '',
+      `${new Date().toISOString()}, node ${process.version}; ${RATE} spoofed complete sequences/s (new random source each, raw packets) while ${RUNS} SPA knocks are made; one door with ClassicOpenRate default, cmd_timeout ${TTL} s, idempotent iptables commands.`, '',
+      table, '', verdict,
+    ].join('\n'));
     return ok ? 0 : 1;
   } finally {
     await stopAll();

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { createPair, runCmd } from '../test/helpers/netns.js';
 import { guardService } from '../test/helpers/service.js';
 import { workdir, writeConfig, startDaemon, stopDaemon, auditRecords, idempotentDoor, enrolKey, sleep } from '../test/helpers/daemon.js';
-import { bin } from '../test/helpers/paths.js';
+import { bin, repoRoot } from '../test/helpers/paths.js';
+import { writeSection } from './sections.js';
 import { parseClientKey } from '../src/core/keys/client.js';
 import { signerFor } from '../src/core/spa/sign.js';
 import { encodeRequest } from '../src/core/spa/wire.js';
@@ -137,10 +138,16 @@ async function main(): Promise<number> {
       ['V8 after warm-up → end', `${heapStart} → ${heapEnd}`],
       ['key records at the end (revoked ones stay)', String(keys)],
     ];
-    console.log('| soak | result |\n|---|---|');
-    for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
+    const table = ['| soak | result |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
     const ok = isAlive && granted === expected && expected > 0 && growth <= 0.10;
-    console.log(`\nverdict: ${ok ? 'MET' : 'NOT MET'} (targets: alive, every knock granted, RSS within +10 %)`);
+    const verdict = `verdict: **${ok ? 'MET' : 'NOT MET'}** (targets: alive, every knock granted, RSS within +10 %)`;
+    console.log(`${table}\n\n${verdict}`);
+    writeSection(process.env['BENCH_OUT'] ?? join(repoRoot, 'bench', 'RESULTS.md'), 'soak', [
+      '## Soak: reloads and key changes under traffic (`npm run soak`, issue 9)', '',
+      `${new Date().toISOString()}, node ${process.version}, daemon run as \`node ${NODE_ARGS.join(' ')}\` (the systemd unit's V8 setting)${process.env['MALLOC_ARENA_MAX'] ? `, MALLOC_ARENA_MAX=${process.env['MALLOC_ARENA_MAX']}` : ''}; ` +
+        `${RELOADS} SIGHUPs 15 ms apart and ${KEYOPS} \`knockd keys add\`/\`revoke\` (each new key stays, revoked) while a valid SPA knock every 400 ms and 200 junk datagrams/s flow.`, '',
+      table, '', verdict,
+    ].join('\n'));
     return ok ? 0 : 1;
   } finally {
     await pair.cleanup();

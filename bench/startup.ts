@@ -18,11 +18,10 @@ import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { replaceSection } from './sections.js';
 
 const root = join(new URL('.', import.meta.url).pathname, '..', '..');
 const N = Math.max(20, Number(process.env['BENCH_STARTUP_N'] ?? 30) || 30);
-const BEGIN = '<!-- client-startup:begin (bench/startup.ts) -->';
-const END = '<!-- client-startup:end -->';
 
 interface Variant { name: string; argv: string[]; times: number[] }
 
@@ -72,7 +71,6 @@ async function main(): Promise<number> {
     const rows = variants.map((v) => `| ${v.name} | ${median(v.times).toFixed(1)} | ${p90(v.times).toFixed(1)} | ${(median(v.times) / base).toFixed(2)}x |`);
     const spaRatio = median((variants[1] as Variant).times) / base;
     const text = [
-      BEGIN,
       '## Client start-up (`npm run bench:startup`)',
       '',
       `${new Date().toISOString()}, node ${process.version}, ${N} runs per variant, interleaved; wall time from spawn to exit, ms.`,
@@ -83,14 +81,12 @@ async function main(): Promise<number> {
       '',
       `Target knock --spa <= 1.2x node -e 0: **${spaRatio <= 1.2 ? 'met' : 'not met'}** (${spaRatio.toFixed(2)}x). ` +
         `${received} datagrams reached this benchmark's own socket on 127.0.0.1.`,
-      END,
     ].join('\n');
     process.stdout.write(`${text}\n`);
     if (process.env['BENCH_STARTUP_WRITE'] === '1') {
       const file = join(root, 'bench', 'RESULTS.md');
-      const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
-      const i = old.indexOf(BEGIN), j = old.indexOf(END);
-      writeFileSync(file, i >= 0 && j > i ? `${old.slice(0, i)}${text}${old.slice(j + END.length)}` : `${old.trimEnd()}\n\n${text}\n`);
+      // a marked section: `npm run bench` rewrites the file and carries it over
+      writeFileSync(file, replaceSection(existsSync(file) ? readFileSync(file, 'utf8') : '', 'client-startup', text));
       process.stdout.write(`wrote the client start-up section of ${file}\n`);
     }
     return 0;
