@@ -13,9 +13,12 @@
  *  - arrived: an iptables rule without target in the server namespace's raw PREROUTING chain
  *    counts the SYNs to the first port that reached the server's IP layer. Packet taps run just
  *    before it on the same path (checked: equal to tcpdump's "packets received by filter");
- *  - seen: both daemons log "<src>: <door>: Stage 1" for every first-port hit their matcher gets
+ *  - seen: knockd 0.8 logs "<src>: <door>: Stage 1" for every first-port hit its matcher gets
  *    (every spoofed source is new); log-counter.ts counts those lines in the part of the LogFile
- *    (a regular file, as in production) written from the flood's start on.
+ *    (a regular file, as in production) written from the flood's start on. Ours limits those
+ *    lines (50/s, burst 200) so a flood cannot fill the disk; for ours, seen = the capture's own
+ *    frame counter, read with SIGUSR2 (one 'memory usage' line with `capture.frames`) before the
+ *    flood and after the drain.
  * Capture loss = 1 - seen/arrived over the flood window (the legit knocks' own first hits, at
  * most RUNS x copies, are inside both counts); frames to user space per second = seen / flood
  * seconds. Loss includes every place a frame can be lost between the IP layer and the matcher:
@@ -90,6 +93,18 @@ function arrived(lab: Lab): number | undefined {
 
 let seq = 0;
 
+/** Our daemon's capture frame counter: SIGUSR2 makes it log one 'memory usage' line with `capture`. */
+async function captureFrames(d: Bg): Promise<number | undefined> {
+  const before = d.logText().length;
+  try { process.kill(d.pid, 'SIGUSR2'); } catch { return undefined; }
+  for (let i = 0; i < 100; i++) {
+    const m = /\{[^\n]*"msg":"memory usage"[^\n]*\}/.exec(d.logText().slice(before))?.[0];
+    if (m) return (JSON.parse(m) as { capture?: { frames?: number } }).capture?.frames;
+    await sleep(20);
+  }
+  return undefined;
+}
+
 /** One case: fresh daemon with its own LogFile, flood + RUNS knocks, counters around the flood. */
 async function classicRun(ctx: Issue14Ctx, daemon: string, client: string, argv: string[], start: (logFile: string) => Promise<Bg>): Promise<ClassicRow> {
   const { lab } = ctx;
@@ -101,6 +116,8 @@ async function classicRun(ctx: Issue14Ctx, daemon: string, client: string, argv:
     d = await start(logFile);
     await lab.mustExec('srv', 'iptables', ['-t', 'raw', '-I', 'PREROUTING', ...RULE(lab)]);
     let a0: number | undefined, s0 = 0;
+    // ours: the capture's frame counter (its Stage lines are rate-limited); knockd: Stage 1 lines
+    const f0 = daemon.startsWith('ours') ? await captureFrames(d) : undefined;
     const limitS = Math.ceil(15 + ctx.runs * (0.9 + ctx.openTimeoutMs / 1000));
     const flood: Flood = {
       label: 'spoofed-source SYN flood',
@@ -122,6 +139,10 @@ async function classicRun(ctx: Issue14Ctx, daemon: string, client: string, argv:
     await sleep(500);    // let the daemon drain its ring before counting
     const c = countStage1(logFile, s0, `${lab.cliIp}: `);
     row.seen = c.stage1;
+    if (f0 !== undefined) {
+      const f1 = await captureFrames(d);
+      if (f1 !== undefined) row.seen = f1 - f0; else delete row.seen;
+    }
     row.legit = legitSummary(c.collected);
     writeFileSync(lab.path(`${id}-client-lines.log`), c.collected.join('\n') + '\n');   // kept with BENCH_KEEP=1
   } finally {

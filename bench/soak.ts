@@ -126,6 +126,17 @@ async function main(): Promise<number> {
     const granted = auditRecords(w).filter((r) => (r.event === 'door.open' || r.event === 'door.extend') &&
       (r.principal as { key?: string } | undefined)?.key === 'alice').length;
     if (isAlive) await stopDaemon(d);
+    // Reference: a fresh daemon holding the same final state (the same key records), after the
+    // same number of warm-up reloads. The soaked daemon's excess over it is what the run left behind.
+    let fresh = { rssKb: NaN, anonKb: NaN };
+    if (isAlive) {
+      const d2 = await startDaemon(pair, w, [], 15000, NODE_ARGS);
+      const pid2 = d2.child.pid as number;
+      for (let i = 0; i < Math.round(RELOADS * WARMUP) && alive(pid2); i++) { process.kill(pid2, 'SIGHUP'); await sleep(15); }
+      await sleep(1500);
+      if (alive(pid2)) fresh = rss(pid2);
+      await stopDaemon(d2);
+    }
     const growth = (end.rssKb - start.rssKb) / start.rssKb;
     const rows = [
       ['reloads done (SIGHUP)', String(reloads)],
@@ -137,6 +148,8 @@ async function main(): Promise<number> {
       ['anonymous RSS after warm-up → end (kB)', `${start.anonKb} → ${end.anonKb}`],
       ['V8 after warm-up → end', `${heapStart} → ${heapEnd}`],
       ['key records at the end (revoked ones stay)', String(keys)],
+      [`reference: a fresh daemon with the same ${keys} key records, after ${Math.round(RELOADS * WARMUP)} reloads (kB)`,
+        `RSS ${fresh.rssKb} (anonymous ${fresh.anonKb}); the soaked daemon's end is ${((end.rssKb / fresh.rssKb - 1) * 100).toFixed(1)} % above it (anonymous ${end.anonKb - fresh.anonKb >= 0 ? '+' : ''}${end.anonKb - fresh.anonKb} kB)`],
     ];
     const table = ['| soak | result |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
     const ok = isAlive && granted === expected && expected > 0 && growth <= 0.10;

@@ -16,7 +16,9 @@ import { createPair, runCmd, type NetnsPair } from '../test/helpers/netns.js';
 import { auditRecords, guardedDoor, startDaemon, stopDaemon, waitFor, workdir, writeConfig } from '../test/helpers/daemon.js';
 import { e2eSkipReason } from '../test/helpers/root.js';
 import { sshSkipReason, startSshd, type TestSshd } from '../test/helpers/sshd.js';
-import { bin } from '../test/helpers/paths.js';
+import { bin, repoRoot } from '../test/helpers/paths.js';
+import { join } from 'node:path';
+import { writeSection } from './sections.js';
 import { fmtMs, median, quantile } from './util.js';
 
 const PORT = 2222;
@@ -54,7 +56,8 @@ async function main(): Promise<void> {
     }
     const d = await startDaemon(pair, w);
     try {
-      console.log(`bench:ssh: ${RUNS} runs each of 'ssh HOST true' (client namespace -> sshd ${pair.serverV4}:${PORT}), OpenSSH ${(await runCmd('ssh', ['-V'])).stderr.trim()}`);
+      const head = `${new Date().toISOString()}, ${RUNS} runs each of \`ssh HOST true\` (client namespace → sshd ${pair.serverV4}:${PORT}), ${(await runCmd('ssh', ['-V'])).stderr.trim()}, node ${process.version}`;
+      console.log(`bench:ssh: ${head}`);
       await timeSsh(pair, s, 'myserver'); // warm the page cache for node, ssh and sshd
       const ours: number[] = [];
       for (let i = 0; i < RUNS; i++) {
@@ -69,9 +72,11 @@ async function main(): Promise<void> {
       const plain: number[] = [];
       for (let i = 0; i < RUNS; i++) plain.push(await timeSsh(pair, s, 'plain'));
       await pair.run(pair.server, 'iptables', ['-w', '-D', ...open]);
-      console.log(line('ours: ProxyCommand knock, door closed before', ours));
-      console.log(line('plain: ssh to an open port', plain));
-      console.log(`knock's added cost (difference of medians): ${fmtMs(median(ours) - median(plain))} ms`);
+      const text = [line('ours: ProxyCommand knock, door closed before', ours), line('plain: ssh to an open port', plain),
+        `knock's added cost (difference of medians): ${fmtMs(median(ours) - median(plain))} ms`];
+      console.log(text.join('\n'));
+      writeSection(process.env['BENCH_OUT'] ?? join(repoRoot, 'bench', 'RESULTS.md'), 'ssh', [
+        '## `ssh myserver` through `ProxyCommand knock -W` (`npm run bench:ssh`, issue 16)', '', head, '', ...text.map((t) => `- ${t}`)].join('\n'));
     } finally {
       await stopDaemon(d);
     }

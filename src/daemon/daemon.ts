@@ -45,6 +45,8 @@ export interface DaemonHandle {
   spa(payload: Uint8Array, src: string, rxMs: number): void;
   /** SIGTERM/SIGINT; resolves with the exit status. */
   stop(signal: string): Promise<number>;
+  /** Capture counters since start (SIGUSR2 line; benchmarks), when the capture keeps them. */
+  captureStats(): { frames: number; decoded: number; dropped: number } | undefined;
 }
 
 export const DEFAULT_INTERFACE = 'eth0';
@@ -240,6 +242,7 @@ export function startDaemon(ports: DaemonPorts, o: DaemonOptions): DaemonHandle 
       })();
       return stopping;
     },
+    captureStats: () => capture?.stats?.(),
   };
   return handle;
 }

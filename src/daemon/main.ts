@@ -144,10 +144,12 @@ export async function runDaemon(o: RunOptions): Promise<number> {
         resolve(code);
       }, (e: unknown) => { o.err(`knockd: error during shutdown: ${String(e)}\n`); lock.release(); resolve(1); });
     };
-    // SIGUSR2: one log line with the process's memory (soak and leak hunting; no other effect)
+    // SIGUSR2: one log line with the process's memory and capture counters (soak, leak hunting,
+    // the flood benchmarks; no other effect)
     const onUsr2 = (): void => {
       const m = process.memoryUsage();
-      o.err(`${JSON.stringify({ msg: 'memory usage', rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers })}\n`);
+      const capture = d.captureStats();
+      o.err(`${JSON.stringify({ msg: 'memory usage', rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, ...(capture ? { capture } : {}) })}\n`);
     };
     process.on('SIGUSR2', onUsr2);
     process.on('SIGHUP', onHup);

@@ -19,6 +19,8 @@ export interface CapturePort {
   /** Replace the filter; throws (and changes nothing) when the filter is refused. */
   setFilter(expr: string): void;
   close(): void;
+  /** Frames the capture handed over, decoded and dropped (io/capture.ts); absent in fakes. */
+  stats?(): { frames: number; decoded: number; dropped: number };
 }
 
 export interface CaptureOpen {
