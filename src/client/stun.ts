@@ -7,8 +7,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { AppError } from '../core/errors.js';
 import { parseIp, type Ip } from '../core/ip.js';
 import { encodeBindingRequest, parseBindingResponse, TXID_LEN, type StunServer } from '../core/stun.js';
@@ -56,7 +54,7 @@ export async function discoverPublicAddress(servers: readonly StunServer[], fami
   const resolveTarget = async (i: number): Promise<void> => {
     const s = list[i] as StunServer, t = targets[i] as Target;
     if (t.addr || t.problem) return;
-    const lit = isIP(s.host);
+    const lit = parseIp(s.host)?.family ?? 0;
     if (lit !== 0) {
       if (lit !== family) { t.problem = `is an IPv${lit} address, the knock goes over IPv${family}`; return; }
       t.addr = parseIp(s.host)?.text ?? s.host;
@@ -64,7 +62,7 @@ export async function discoverPublicAddress(servers: readonly StunServer[], fami
     }
     const left = deadline - Date.now();
     const r = await Promise.race([
-      lookup(s.host, { family }).then((a) => a.address, (e: unknown) => { t.problem = `lookup failed: ${netErrorText(e)}`; return undefined; }),
+      import('node:dns/promises').then((dns) => dns.lookup(s.host, { family })).then((a) => a.address, (e: unknown) => { t.problem = `lookup failed: ${netErrorText(e)}`; return undefined; }),
       new Promise<undefined>((res) => setTimeout(() => res(undefined), Math.max(0, left)).unref()),
     ]);
     if (r) t.addr = r;

@@ -61,6 +61,11 @@ test('a wrong knock (wrong order) does not open, a retransmitted first hit does 
       // 7101 twice (a retransmission) then the rest: knockd 0.8 fails here (issue #92), we must not
       await pair.run(pair.client, '/usr/bin/knock', ['-4', pair.serverV4, '7101', '7101', '7102', '7103']);
       assert.equal(await waitProbe(pair, pair.serverV4, 2222, true, 5000), true, 'sequence with a repeated first hit did not open');
+      // SIGUSR2: one line with memory and the capture's counters (7 knock hits above were captured)
+      d.child.kill('SIGUSR2');
+      const line = (await waitFor(() => d.stderr(), (e) => /"memory usage"/.test(e), 5000)).split('\n').find((l) => /"memory usage"/.test(l)) ?? '{}';
+      const m = JSON.parse(line) as { rss?: number; capture?: { frames: number; decoded: number; dropped: number } };
+      assert.ok((m.rss ?? 0) > 0 && (m.capture?.frames ?? 0) >= 7 && (m.capture?.decoded ?? 0) >= 7, line);
     } finally {
       await stopDaemon(d);
     }

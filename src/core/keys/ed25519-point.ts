@@ -16,8 +16,11 @@
  */
 
 const P = 2n ** 255n - 19n;
-const D = mod(-121665n * inv(121666n));
-const SQRT_M1 = pow(2n, (P - 1n) / 4n);
+// Computed on first use: two 255-bit exponentiations cost ~0.5 ms, and the client bundle loads
+// this module on every start without needing it.
+let dConst: bigint | undefined, sqrtM1Const: bigint | undefined;
+const D_ = (): bigint => (dConst ??= mod(-121665n * inv(121666n)));
+const SQRT_M1_ = (): bigint => (sqrtM1Const ??= pow(2n, (P - 1n) / 4n));
 
 function mod(a: bigint): bigint {
   const r = a % P;
@@ -38,7 +41,7 @@ interface Point { readonly x: bigint; readonly y: bigint }
 
 /** Edwards addition (complete for this curve: the denominators never vanish). */
 function add(a: Point, b: Point): Point {
-  const t = mod(D * a.x * b.x * a.y * b.y);
+  const t = mod(D_() * a.x * b.x * a.y * b.y);
   return {
     x: mod((a.x * b.y + a.y * b.x) * inv(1n + t)),
     y: mod((a.y * b.y + a.x * b.x) * inv(1n - t)),
@@ -54,10 +57,10 @@ function decode(b: Uint8Array): Point | PointProblem {
   const sign = ((b[31] ?? 0) >> 7) & 1;
   if (y >= P) return 'non-canonical';
   // x^2 = (y^2 - 1) / (d y^2 + 1)  (RFC 8032 §5.1.3)
-  const u = mod(y * y - 1n), v = mod(D * y * y + 1n);
+  const u = mod(y * y - 1n), v = mod(D_() * y * y + 1n);
   let x = mod(u * pow(v, 3n) * pow(u * pow(v, 7n), (P - 5n) / 8n));
   const vx2 = mod(v * x * x);
-  if (vx2 === u) { /* x is a root */ } else if (vx2 === mod(-u)) x = mod(x * SQRT_M1);
+  if (vx2 === u) { /* x is a root */ } else if (vx2 === mod(-u)) x = mod(x * SQRT_M1_());
   else return 'not-on-curve';
   if (x === 0n && sign === 1) return 'non-canonical';
   if (Number(x & 1n) !== sign) x = P - x;
@@ -100,9 +103,9 @@ function computeSmallOrderEncodings(): Set<string> {
   const ys = new Set<bigint>([1n, P - 1n, 0n]);   // order 1 and 2 (x = 0), order 4 (y = 0, x = ±sqrt(-1))
   // Order 8: 2Q is an order-4 point, so its y is 0: y^2 + x^2 = 0 (doubling, a = -1). On the curve
   // that gives d y^4 + 2 y^2 - 1 = 0, so y^2 = (-1 ± sqrt(1 + d)) / d.
-  const s = sqrt(mod(1n + D)) ?? 0n;
+  const s = sqrt(mod(1n + D_())) ?? 0n;
   for (const num of [mod(-1n + s), mod(-1n - s)]) {
-    const y = sqrt(mod(num * inv(D)));
+    const y = sqrt(mod(num * inv(D_())));
     if (y === undefined) continue;
     for (const yy of [y, mod(-y)]) {
       const q = decode(encode(yy, 0));
@@ -120,7 +123,7 @@ function computeSmallOrderEncodings(): Set<string> {
 
 function sqrt(a: bigint): bigint | undefined {
   let r = pow(a, (P + 3n) / 8n);
-  if (mod(r * r) !== mod(a)) r = mod(r * SQRT_M1);
+  if (mod(r * r) !== mod(a)) r = mod(r * SQRT_M1_());
   return mod(r * r) === mod(a) ? r : undefined;
 }
 
