@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
 import { AppError } from '../core/errors.js';
 import { parseIp, type Ip } from '../core/ip.js';
 import type { ClientKey } from '../core/keys/client.js';
@@ -18,14 +19,13 @@ export interface ResolvedServer { ip: Ip; family: 4 | 6 }
 
 /** Resolve `host`; `-4`/`-6` must agree with an address literal instead of being ignored. */
 export async function resolveServer(host: string, family?: 4 | 6): Promise<ResolvedServer> {
-  // literals are parsed here; node:dns (and node:net's isIP, which pulls in streams) load only for names
   const lit = parseIp(host)?.family ?? 0;
   if (lit !== 0 && family !== undefined && lit !== family) {
     throw new AppError('ERR_USAGE', `-${family} was given but '${host}' is an IPv${lit} address`);
   }
   let address: string;
   try {
-    address = lit !== 0 ? host : (await (await import('node:dns/promises')).lookup(host, { family: family ?? 0, verbatim: true })).address;
+    address = lit !== 0 ? host : (await lookup(host, { family: family ?? 0, verbatim: true })).address;
   } catch (e) {
     throw new AppError('ERR_RESOLVE', `cannot resolve '${host}'${family ? ` as IPv${family}` : ''}: ${netErrorText(e)}; check the host name (or the 'host' of the profile)`, { cause: e });
   }

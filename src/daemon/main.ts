@@ -100,8 +100,36 @@ function spaSockets(c: Config, ipv6: boolean, d: DaemonHandle, warn: (m: string)
   return { close() { for (const s of sockets) { try { s.close(); } catch { /* closed */ } } } };
 }
 
+/**
+ * Signals that arrive while the daemon starts are held, then acted on once it runs: the default
+ * action (exit at once, closing nothing) must never apply to a SIGHUP or SIGTERM sent right
+ * after the start, e.g. by `knockd keys` or a service manager.
+ */
+export function holdSignals(): { release(): void; replay(h: { hup(): void; stop(sig: string): void; usr2(): void }): void } {
+  const held = new Set<string>();
+  const names = ['SIGHUP', 'SIGTERM', 'SIGINT', 'SIGUSR2'] as const;
+  const hold = (): Array<[string, () => void]> => names.map((n) => [n, () => { held.add(n); }]);
+  const handlers = hold();
+  for (const [n, f] of handlers) process.on(n, f);
+  let released = false;
+  return {
+    release() { if (!released) { released = true; for (const [n, f] of handlers) process.off(n, f); } },
+    replay(h) {
+      const stop = held.has('SIGTERM') ? 'SIGTERM' : held.has('SIGINT') ? 'SIGINT' : undefined;
+      if (stop) { h.stop(stop); return; }
+      if (held.has('SIGHUP')) h.hup();
+      if (held.has('SIGUSR2')) h.usr2();
+    },
+  };
+}
+
 /** Runs until SIGTERM/SIGINT. Resolves with the exit status; operator errors throw AppError. */
 export async function runDaemon(o: RunOptions): Promise<number> {
+  const early = holdSignals();
+  try { return await runHeld(o, early); } finally { early.release(); }
+}
+
+async function runHeld(o: RunOptions, early: ReturnType<typeof holdSignals>): Promise<number> {
   const first = loadConfig(o.configPath);
   ensureDir(first.options.stateDir, 'state directory', { code: 'ERR_STATE' });
   const lock = await acquireLock(first.options.stateDir);   // before anything else is touched
@@ -153,7 +181,13 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     };
     process.on('SIGUSR2', onUsr2);
     process.on('SIGHUP', onHup);
-    process.once('SIGTERM', onStop('SIGTERM'));
-    process.once('SIGINT', onStop('SIGINT'));
+    const onTerm = onStop('SIGTERM'), onInt = onStop('SIGINT');
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
+    early.release();
+    early.replay({
+      hup: onHup, usr2: onUsr2,
+      stop: (sig) => { process.off('SIGTERM', onTerm); process.off('SIGINT', onInt); onStop(sig)(); },
+    });
   });
 }
