@@ -108,8 +108,7 @@ function spaSockets(c: Config, ipv6: boolean, d: DaemonHandle, warn: (m: string)
 export function holdSignals(): { release(): void; replay(h: { hup(): void; stop(sig: string): void; usr2(): void }): void } {
   const held = new Set<string>();
   const names = ['SIGHUP', 'SIGTERM', 'SIGINT', 'SIGUSR2'] as const;
-  const hold = (): Array<[string, () => void]> => names.map((n) => [n, () => { held.add(n); }]);
-  const handlers = hold();
+  const handlers = names.map((n) => [n, () => { held.add(n); }] as const);
   for (const [n, f] of handlers) process.on(n, f);
   let released = false;
   return {

@@ -24,7 +24,7 @@ import { canonicalSrc, decidePolicy, type SpaContext } from './policy.js';
 import { KeyedBuckets, TokenBucket, type BucketSpec } from './ratelimit.js';
 import type { ReplayAdd, ReplayLog } from './replay.js';
 import type { RejectDetail, SpaReject, SpaResult } from './result.js';
-import { decodeRequest, MAC1_LEN, REPLAY_ID_END, REPLAY_ID_START, TAG_LEN, type DecodedRequest, type RejectReason } from './wire.js';
+import { decodeRequest, signedMessage, MAC1_LEN, REPLAY_ID_END, REPLAY_ID_START, TAG_LEN, type DecodedRequest, type RejectReason } from './wire.js';
 
 export type { RejectReason } from './wire.js';
 export type { SpaGrant, SpaResult, SpaReject, RejectDetail } from './result.js';
@@ -181,11 +181,7 @@ export class SpaVerifier {
     const sig = b.subarray(body + MAC1_LEN);
     if (isSmallOrderEncoding(sig.subarray(0, 32))) return false;
     this.stats.signatureChecks++;
-    const label = sigLabel(req.version);
-    const msg = new Uint8Array(label.length + body + MAC1_LEN);
-    msg.set(label, 0);
-    msg.set(b.subarray(0, body + MAC1_LEN), label.length);
-    return this.#verify(msg, pk.pub as KeyObject, sig);
+    return this.#verify(signedMessage(b.subarray(0, body + MAC1_LEN), req.version), pk.pub as KeyObject, sig);
   }
 
   /** A request outside the window: authenticated (with the clock difference) only within the key's clock budget. */
