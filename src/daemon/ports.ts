@@ -10,6 +10,7 @@ import type { CommandResult, JournalRecord, Lane, LogLevel, NftResult } from '..
 import type { NftTarget } from '../core/firewall/nft.js';
 import type { NftListedElement } from '../core/firewall/nft-list.js';
 import type { Keyring } from '../core/keys/keyring.js';
+import type { KeyRecord } from '../core/keys/record.js';
 import type { ReplayLog } from '../core/spa/replay.js';
 import type { Packet } from '../core/types.js';
 import type { JournalEntry } from '../io/journal.js';
@@ -75,6 +76,8 @@ export interface LoadedKeys {
   readonly refused: readonly { readonly path: string; readonly error: string }[];
   /** Identifies the record set, so `knockd keys` can tell when the daemon applied a change. */
   readonly revision: string;
+  /** What the loader may reuse next time: records by path, with their file's identity when read. */
+  readonly files?: ReadonlyMap<string, { readonly identity: string; readonly rec: KeyRecord }>;
 }
 
 /** What the daemon acknowledges after loading keys (StateDir/keyring.ack). */

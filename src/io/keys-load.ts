@@ -4,27 +4,23 @@
  * StateDir/keyring.ack), and a watcher that reports changes (fs.watch plus a 2 s poll as a
  * fallback, debounced).
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, watch } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, watch } from 'node:fs';
 import { keyringRevision, loadKeyring } from './keystore.js';
 import type { LoadedKeys } from '../daemon/ports.js';
 
 /**
  * Loads KeysDir. When the record set is unchanged since `prev` (same revision), `prev` itself is
  * returned: a SIGHUP or a `keys` run that changed nothing rebuilds nothing (no key objects churned).
+ * Otherwise only the files that changed since `prev` are read again (io/keystore.ts).
  */
 export function loadKeys(dir: string, prev?: LoadedKeys): LoadedKeys {
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (prev && prev.revision === keyringRevision(dir)) return prev;
-  return loadKeyring(dir);
+  return loadKeyring(dir, prev ? { prev, keepIfUnchanged: true } : {});
 }
 
+/** What the poll compares: the directory's revision ('' while it cannot be read). */
 function signature(dir: string): string {
-  try {
-    return readdirSync(dir).sort().map((e) => {
-      try { const s = lstatSync(join(dir, e)); return `${e}:${s.mtimeMs}:${s.size}:${s.mode}:${s.ino}`; } catch { return e; }
-    }).join('|');
-  } catch { return ''; }
+  try { return keyringRevision(dir); } catch { return ''; }
 }
 
 export function watchKeys(dir: string, onChange: () => void): () => void {

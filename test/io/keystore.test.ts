@@ -177,3 +177,31 @@ test('fixture records load (TEST-ONLY keys)', async () => {
     assert.deepEqual(l.keyring.list().map((r) => `${r.name}:${r.type}`), ['alice:ed25519', 'erin:hmac']);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+test('a load given the previous one re-reads only the files that changed; a file written in the last 2 s is always read', () => {
+  const dir = tmp();
+  try {
+    writeKeyRecord(dir, edRecord('alice'));
+    writeKeyRecord(dir, edRecord('bob'));
+    const later = Date.now() + 10_000;   // as if the files were written long ago
+    const a = loadKeyring(dir, { now: later });
+    const b = loadKeyring(dir, { prev: a, now: later });
+    assert.equal(b.keyring.byName('alice'), a.keyring.byName('alice'), 'an unchanged settled file is not read again');
+    assert.equal(b.keyring.byName('bob'), a.keyring.byName('bob'));
+    assert.notEqual(loadKeyring(dir, { prev: a }).keyring.byName('alice'), a.keyring.byName('alice'), 'a file younger than 2 s is read again');
+
+    // a rewrite (rename: new inode), an in-place append, a chmod: each is read again and judged again
+    writeKeyRecord(dir, { ...edRecord('alice'), revoked: 1234 }, { overwrite: true });
+    const bob = join(dir, 'bob.key');
+    writeFileSync(bob, `${readFileSync(bob, 'utf8')}comment = x\n`);
+    const c = loadKeyring(dir, { prev: b, now: later });
+    assert.equal(c.keyring.byName('alice')?.revoked, 1234, 'the rewritten record is the new one');
+    assert.equal(c.keyring.byName('bob')?.comment, 'x', 'the appended record is the new one');
+    chmodSync(bob, 0o666);
+    const d = loadKeyring(dir, { prev: c, now: later });
+    assert.deepEqual(names(d), ['alice'], 'a permission change is judged again');
+    assert.match(refused(d).join(), /bob\.key' are too open/);
+    // a different trust context never reuses
+    assert.equal(loadKeyring(dir, { prev: c, now: later, mode: 'admin' }).keyring.byName('alice') === c.keyring.byName('alice'), false);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});

@@ -46,7 +46,13 @@ export interface SpaLimits {
   verify?: SigVerify;
 }
 
-interface Prepared { rec: KeyRecord; pub?: KeyObject; k1?: Buffer; secret?: Buffer }
+/**
+ * An Ed25519 public key and, once a request for it has passed its mac1, its node:crypto object.
+ * Built on first use: a record nobody knocks with (a revoked key, most of a large directory)
+ * costs no native key object. Shared by the Prepared copies a reload makes.
+ */
+interface EdKey { readonly raw: Uint8Array; obj?: KeyObject }
+interface Prepared { rec: KeyRecord; ed?: EdKey; k1?: Buffer; secret?: Buffer }
 
 export const defaultSigVerify: SigVerify = (msg, key, sig) => cryptoVerify(null, msg, key, sig);
 
@@ -73,7 +79,7 @@ function prepare(rec: KeyRecord): Prepared | undefined {
   if (rec.type === 'ed25519') {
     if (!rec.publicKey || isWeakEncoding(rec.publicKey)) return undefined;
     const k1 = rec.mac1Key ?? mac1Key(rec.publicKey);
-    return { rec, pub: ed25519PublicKeyObject(rec.publicKey), k1: ownCopy(k1) };
+    return { rec, ed: { raw: ownCopy(rec.publicKey) }, k1: ownCopy(k1) };
   }
   return rec.secret ? { rec, secret: ownCopy(rec.secret) } : undefined;
 }
@@ -103,7 +109,7 @@ export class SpaVerifier {
   #verify: SigVerify;
   #maxWindowMs = 0;
   /** Counters (for tests and metrics). */
-  readonly stats = { checked: 0, signatureChecks: 0, granted: 0, internalErrors: 0 };
+  readonly stats = { checked: 0, signatureChecks: 0, granted: 0, internalErrors: 0, keyObjectsBuilt: 0 };
   /** The last exception `check` caught (a bug, never attacker input): for the daemon to log. */
   lastInternalError: unknown;
 
@@ -120,8 +126,8 @@ export class SpaVerifier {
 
   /**
    * Swap the keyring (reload). Takes effect for the next packet. A key whose material is
-   * unchanged keeps its prepared KeyObject: building one per key per reload left native memory
-   * the garbage collector reclaims late (soak: 500 key changes on a growing keyring).
+   * unchanged keeps its prepared material and KeyObject: building one per key per reload left
+   * native memory the garbage collector reclaims late (soak: 500 key changes on a growing keyring).
    */
   setKeyring(k: Keyring): void {
     const old = this.#keys;
@@ -181,7 +187,9 @@ export class SpaVerifier {
     const sig = b.subarray(body + MAC1_LEN);
     if (isSmallOrderEncoding(sig.subarray(0, 32))) return false;
     this.stats.signatureChecks++;
-    return this.#verify(signedMessage(b.subarray(0, body + MAC1_LEN), req.version), pk.pub as KeyObject, sig);
+    const ed = pk.ed as EdKey;
+    if (!ed.obj) { ed.obj = ed25519PublicKeyObject(ed.raw); this.stats.keyObjectsBuilt++; }
+    return this.#verify(signedMessage(b.subarray(0, body + MAC1_LEN), req.version), ed.obj, sig);
   }
 
   /** A request outside the window: authenticated (with the clock difference) only within the key's clock budget. */
@@ -189,7 +197,7 @@ export class SpaVerifier {
     const keyId = req.keyId;
     if (!this.#macOk(pk, req) || this.#replay.has(req.bytes.subarray(REPLAY_ID_START, REPLAY_ID_END))) return reject(reason, keyId);
     if (!this.#clock.get(keyId).take(now)) return reject(reason, keyId);
-    if (pk.pub && (!this.#global.take(now) || !this.#signatureOk(pk, req))) return reject(reason, keyId);
+    if (pk.ed && (!this.#global.take(now) || !this.#signatureOk(pk, req))) return reject(reason, keyId);
     const ctx = this.#ctx;
     const floor = ctx.notBeforeMs !== undefined && req.timestampMs < ctx.notBeforeMs ? { notBeforeMs: ctx.notBeforeMs } : {};
     return authReject(reason, keyId, pk.rec.name, { clockDiffMs: req.timestampMs - now, windowMs: ctx.windowMs, ...floor });
@@ -207,12 +215,12 @@ export class SpaVerifier {
     if (ctx.notBeforeMs !== undefined && req.timestampMs < ctx.notBeforeMs) return this.#clockReject(pk, req, 'stale', now);
     if (req.timestampMs - now > ctx.windowMs) return this.#clockReject(pk, req, 'future', now);
 
-    if (!this.#macOk(pk, req)) return reject(pk.pub ? 'bad-mac' : 'forged', keyId);
+    if (!this.#macOk(pk, req)) return reject(pk.ed ? 'bad-mac' : 'forged', keyId);
     // A sniffed genuine packet, resent, passes the MAC. Turn it away before it can spend the key's
     // budget (and so delay the key holder's next knock). Never authenticated: anyone can resend.
     const replayId = b.subarray(REPLAY_ID_START, REPLAY_ID_END);
     if (this.#replay.has(replayId)) return reject('replayed', keyId);
-    if (pk.pub) {
+    if (pk.ed) {
       if (!this.#global.peek(now) || !this.#perKey.get(keyId).take(now) || !this.#global.take(now)) return reject('rate-limited', keyId);
       if (!this.#signatureOk(pk, req)) return reject('forged', keyId);
     } else if (!this.#perKey.get(keyId).take(now)) {

@@ -234,6 +234,20 @@ test('setKeyring keeps the prepared key of unchanged material and rebuilds a cha
   assert.equal(v.ok, false, 'a v1 request no longer passes once the record holds a v2 mac1 key');
 });
 
+test('an Ed25519 key object is built on a key\'s first signature check only, once, and kept across reloads', () => {
+  const { ver, keyring } = setup();
+  assert.ok(keyring.list().filter((k) => k.type === 'ed25519').length >= 2, 'several ed25519 records enrolled');
+  assert.equal(ver.stats.keyObjectsBuilt, 0, 'loading builds no native key object');
+  const bad = knock();
+  bad[bad.length - 1]! ^= 1;   // a forged signature still needs the key object, once
+  assert.equal(ver.check(bad, '203.0.113.5', NOW).ok, false);
+  assert.equal(ver.stats.keyObjectsBuilt, 1);
+  assert.equal(ver.check(knock(), '203.0.113.5', NOW).ok, true);
+  ver.setKeyring(new Keyring(keyring.list()));
+  assert.equal(ver.check(knock(), '203.0.113.5', NOW).ok, true);
+  assert.equal(ver.stats.keyObjectsBuilt, 1, 'one object for alice, however many knocks and reloads; none for the others');
+});
+
 test('destination binding: own addresses are re-read per packet; SPAAddress accepted; another server rejects', () => {
   const { keyring, ctx } = vectorSetup(file);
   let own = ['192.0.2.1'];
