@@ -26,7 +26,7 @@
  * trust mode or directory owner.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, unlinkSync, watch, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, unlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.js';
 import { Keyring } from '../core/keys/keyring.js';
@@ -176,65 +176,4 @@ export function removeKeyRecord(dir: string, name: string, o: StoreOptions = {})
   }
   fsyncDir(dir);
   return path;
-}
-
-/** Names in `prev` that are gone from `next`, or revoked (at `now`) in `next` but not in `prev`. */
-export function revokedNames(prev: Keyring, next: Keyring, now: number): string[] {
-  const out: string[] = [];
-  for (const r of prev.list()) {
-    const n = next.byName(r.name);
-    const wasRevoked = r.revoked !== undefined && r.revoked <= now;
-    if (!n || n.id !== r.id) out.push(r.name);
-    else if (!wasRevoked && n.revoked !== undefined && n.revoked <= now) out.push(r.name);
-  }
-  return out;
-}
-
-/**
- * Watch the key directory (fs.watch, plus a 2 s poll as a fallback) and call `onChange`
- * with a freshly loaded keyring after changes settle (100 ms debounce). `revoked` lists the
- * names that were removed, replaced, refused or revoked, so the daemon can close their doors.
- * A directory that cannot be trusted keeps the previous keyring and reports through `onError`.
- * Returns a function that stops watching.
- */
-export function watchKeyring(
-  dir: string,
-  onChange: (k: Keyring, revoked: string[], load: KeyringLoad) => void,
-  onError: (e: unknown) => void = () => {},
-  o: StoreOptions = {},
-): () => void {
-  let current: Keyring;
-  try { current = loadKeyring(dir, o).keyring; } catch { current = new Keyring([]); }
-  const sig = (): string => { try { return keyringRevision(dir); } catch { return ''; } };
-  let last = sig();
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const reload = (): void => {
-    timer = undefined;
-    if (stopped) return;
-    let next: KeyringLoad;
-    try { next = loadKeyring(dir, o); } catch (e) { last = sig(); onError(e); return; }
-    last = next.revision;
-    const revoked = revokedNames(current, next.keyring, Date.now());
-    current = next.keyring;
-    onChange(next.keyring, revoked, next);
-  };
-  const schedule = (): void => {
-    if (stopped) return;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(reload, 100);
-  };
-  let w: ReturnType<typeof watch> | undefined;
-  try {
-    w = watch(dir, { persistent: false }, schedule);
-    w.on('error', () => { /* the poll below still works */ });
-  } catch { w = undefined; }
-  const poll = setInterval(() => { if (sig() !== last) schedule(); }, 2000);
-  poll.unref();
-  return () => {
-    stopped = true;
-    if (timer) clearTimeout(timer);
-    clearInterval(poll);
-    w?.close();
-  };
 }
