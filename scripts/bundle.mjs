@@ -33,9 +33,10 @@ const r = await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',
-  // CommonJS has no import.meta: knock.ts finds package.json (for --version) from its own URL
-  define: { 'import.meta.url': '__knockd_ts_bundle_url' },
-  banner: { js: "'use strict';var __knockd_ts_bundle_url=require('node:url').pathToFileURL(__filename).href;" },
+  // CommonJS has no import.meta: knock.ts finds package.json (for --version) from its own URL,
+  // computed on first use (a getter) so that no other start pays for node:url
+  define: { 'import.meta.url': '__knockd_ts_bundle.url' },
+  banner: { js: "'use strict';var __knockd_ts_bundle={get url(){return require('node:url').pathToFileURL(__filename).href}};" },
   metafile: true,
   logLevel: 'warning',
 });
