@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
 import { AppError } from '../core/errors.js';
+import { lookupAddress } from '../io/send.js';
 import { parseIp, type Ip } from '../core/ip.js';
 import type { ClientKey } from '../core/keys/client.js';
 import { signerFor } from '../core/spa/sign.js';
@@ -25,7 +25,7 @@ export async function resolveServer(host: string, family?: 4 | 6): Promise<Resol
   }
   let address: string;
   try {
-    address = lit !== 0 ? host : (await lookup(host, { family: family ?? 0, verbatim: true })).address;
+    address = lit !== 0 ? host : (await lookupAddress(host, { family: family ?? 0, verbatim: true })).address;
   } catch (e) {
     throw new AppError('ERR_RESOLVE', `cannot resolve '${host}'${family ? ` as IPv${family}` : ''}: ${netErrorText(e)}; check the host name (or the 'host' of the profile)`, { cause: e });
   }
