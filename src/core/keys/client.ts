@@ -20,7 +20,8 @@
 import { AppError } from '../errors.js';
 import { describeControl, hasControl } from '../text.js';
 import { fromB64, keyIdHex, mac1KeyV2, toB64, type KeyType } from './id.js';
-import { ed25519PublicFromSeed } from './ed25519.js';
+import type { KeyObject } from 'node:crypto';
+import { ed25519PrivateKey, ed25519PublicKey } from './ed25519.js';
 import { ed25519KeyProblem, POINT_PROBLEM_TEXT, weakEncodingProblem } from './ed25519-point.js';
 
 export const CLIENT_KEY_HEADER = 'knockd-ts-key v1';
@@ -41,6 +42,11 @@ export interface ClientKey {
   readonly material: Uint8Array;
   /** ed25519 only. */
   readonly publicKey?: Uint8Array;
+  /**
+   * ed25519 only: node:crypto's key object for the seed, made once when the key is loaded (the
+   * public key is derived from it) and used by the signer (core/spa/sign.ts).
+   */
+  readonly privateKey?: KeyObject;
   /** ed25519 v2 only: the mac1 key enrolled with the public key (derived from the seed). */
   readonly mac1Key?: Uint8Array;
   /** The request version this key signs (the key file's header). */
@@ -50,9 +56,10 @@ export interface ClientKey {
 }
 
 export function clientKeyFromSeed(seed: Uint8Array, spaVersion: SpaVersion = 2): ClientKey {
-  const publicKey = ed25519PublicFromSeed(seed);
+  const privateKey = ed25519PrivateKey(seed);
+  const publicKey = ed25519PublicKey(privateKey);
   return {
-    type: 'ed25519', id: keyIdHex('ed25519', publicKey), material: Uint8Array.from(seed), publicKey, spaVersion,
+    type: 'ed25519', id: keyIdHex('ed25519', publicKey), material: Uint8Array.from(seed), publicKey, privateKey, spaVersion,
     ...(spaVersion === 2 ? { mac1Key: mac1KeyV2(seed) } : {}),
   };
 }
