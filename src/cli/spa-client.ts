@@ -53,7 +53,7 @@ async function spa(r: SpaRequest, io: ClientIo): Promise<number> {
     ...(r.family !== undefined ? { family: r.family } : {}),
     ...(r.allowIp !== undefined ? { allowIp: r.allowIp } : {}),
     ...(note ? { note } : {}),
-    nat: r.nat,
+    nat: r.nat, keepSocket: !r.dryRun,
   });
   const packet = buildPacket(plan);
   if (r.dryRun) { io.out(describe(plan, packet, false)); return 0; }
@@ -110,7 +110,7 @@ export async function spaMain(o: SpaOptions): Promise<number> {
     const plan = await planKnock({
       key: loadClientKeyFile(o.key), host: o.host, spaPort: o.spaPort ?? DEFAULT_SPA_PORT, door: o.door ?? '', ttl: o.ttl ?? 0, stun: [],
       ...(o.family !== undefined ? { family: o.family } : {}), ...(o.allowIp !== undefined ? { allowIp: o.allowIp } : {}),
-      nat: !!o.nat,
+      nat: !!o.nat, keepSocket: true,
     });
     const packet = buildPacket(plan, (o.now ?? Date.now)(), o.random);
     await sendPacket(plan, packet);
