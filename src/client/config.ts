@@ -17,11 +17,11 @@ const MAX_CONFIG = 256 * 1024;
  */
 export function readProfileFile(path: string, required: boolean): ProfileFile | undefined {
   let st;
-  try { st = statSync(path); } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !required) return undefined;
-    throw new AppError('ERR_CONFIG_READ', `cannot read '${path}': ${code ?? 'error'}`, { cause: e });
+  // throwIfNoEntry: a missing default config (the usual case) costs no exception (~0.1 ms)
+  try { st = statSync(path, { throwIfNoEntry: required }); } catch (e) {
+    throw new AppError('ERR_CONFIG_READ', `cannot read '${path}': ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
   }
+  if (!st) return undefined;
   if (!st.isFile()) throw new AppError('ERR_CONFIG_READ', `'${path}' is not a regular file`);
   const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
   if (st.uid !== uid && st.uid !== 0) {
