@@ -12,6 +12,7 @@ import { clientKeyFromSecret, clientKeyFromSeed, formatClientKey, formatEnrolLin
 
 export const defaultKeyPath = (home = homedir()): string => join(home, '.knock', 'key');
 const PRIVATE_MARK = ' — PRIVATE, keep this file secret';
+const MAX_KEY_FILE = 4096;
 
 function firstBytes(path: string, n: number): string {
   const fd = openSync(path, 'r');
@@ -23,10 +24,19 @@ function firstBytes(path: string, n: number): string {
 
 /** Read a client key file, refusing group/other access like ssh does. */
 export function loadClientKeyFile(path: string): ClientKey {
-  return readClientKeyFile(path).key;
+  return parseClientKey(readKeyText(path), path);
 }
 
+/** The key and the comment line of its file (`knock --pubkey`). */
 export function readClientKeyFile(path: string): { key: ClientKey; comment?: string } {
+  const text = readKeyText(path);
+  const key = parseClientKey(text, path);
+  const c = /^# (.*)$/m.exec(text)?.[1]?.replace(PRIVATE_MARK, '').trim();
+  return c ? { key, comment: c } : { key };
+}
+
+/** The text of a key file after the checks, in this order: regular file, not a public line, mode, size. */
+function readKeyText(path: string): string {
   let st;
   try { st = statSync(path); } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
@@ -34,8 +44,10 @@ export function readClientKeyFile(path: string): { key: ClientKey; comment?: str
     throw new AppError('ERR_KEY_FILE', `cannot read key file '${path}': ${code}${hint}`, { cause: e });
   }
   if (!st.isFile()) throw new AppError('ERR_KEY_FILE', `'${path}' is not a regular file`);
+  // A file of key size is read once; the checks below then look at that text.
+  const text = st.size <= MAX_KEY_FILE ? readFileSync(path, 'utf8') : undefined;
   // A public or enrolment line is harmless to read; say what it is before complaining about its mode.
-  if (firstBytes(path, PUBLIC_PREFIX.length) === PUBLIC_PREFIX) {
+  if ((text ?? firstBytes(path, PUBLIC_PREFIX.length)).startsWith(PUBLIC_PREFIX)) {
     const ext = /\.(pub|enrol)$/.exec(path)?.[0] ?? '';
     const priv = ext ? path.slice(0, -ext.length) : 'the private key file';
     throw new AppError('ERR_KEY_FILE', `'${path}' is the ${ext === '.enrol' ? 'enrolment line' : 'public half'} of a key; use ${priv} (the file without ${ext || '.pub'}) with --key`);
@@ -43,11 +55,8 @@ export function readClientKeyFile(path: string): { key: ClientKey; comment?: str
   if ((st.mode & 0o077) !== 0) {
     throw new AppError('ERR_KEY_FILE', `permissions 0${(st.mode & 0o777).toString(8)} for '${path}' are too open; run 'chmod 600 ${path}'`);
   }
-  if (st.size > 4096) throw new AppError('ERR_KEY_FILE', `'${path}' is too large to be a key file`);
-  const text = readFileSync(path, 'utf8');
-  const key = parseClientKey(text, path);
-  const c = /^# (.*)$/m.exec(text)?.[1]?.replace(PRIVATE_MARK, '').trim();
-  return c ? { key, comment: c } : { key };
+  if (text === undefined) throw new AppError('ERR_KEY_FILE', `'${path}' is too large to be a key file`);
+  return text;
 }
 
 /**
