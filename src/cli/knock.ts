@@ -15,6 +15,7 @@
 import { tcpHit, udpHit, resolve, ResolveError, type Family, type Resolved } from '../io/send.js';
 import { exitCodeFor, isAppError } from '../core/errors.js';
 import type { ClientArgs } from '../client/args.js';
+import { homeDirectory } from '../client/home.js';
 import { REPEAT_USAGE, SPA_USAGE, USAGE, versionText } from './knock-text.js';
 
 export { REPEAT_USAGE, SPA_USAGE, USAGE } from './knock-text.js';
@@ -32,7 +33,7 @@ export interface KnockIo {
   err: (s: string) => void;
   /** program name for getopt messages (knock uses argv[0]) */
   prog?: string;
-  /** home directory for ~/.knock (tests); default os.homedir() */
+  /** home directory for ~/.knock (tests); default client/home.ts homeDirectory() */
   home?: string;
   deps?: Partial<KnockDeps>;
 }
@@ -216,7 +217,7 @@ export async function knockMain(argv: string[], io: KnockIo): Promise<number> {
   if (mode === 'classic' && (spa.proxy !== undefined || spa.wait !== undefined || spa.dryRun)) mode = 'spa';
   if (mode === 'classic' && positionals.length === 1 && classicOnly.length === 0) {
     try {
-      if ((await import('../client/args.js')).isProfileName(positionals[0] as string, spa.config, io.home)) mode = 'spa';
+      if ((await import('../client/args.js')).isProfileName(positionals[0] as string, spa.config, io.home ?? await homeDirectory())) mode = 'spa';
     } catch (e) {
       if (!isAppError(e)) throw e;
       io.err(`knock: ${e.message} [${e.code}]\n`);

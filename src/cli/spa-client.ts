@@ -9,6 +9,7 @@ import { DEFAULT_SPA_PORT } from '../core/config/types.js';
 import { AppError, exitCodeFor } from '../core/errors.js';
 import { spaRequest, keyModeChecks, type ClientArgs, type SpaRequest } from '../client/args.js';
 import { connectWhenOpen } from '../client/connect.js';
+import { homeDirectory } from '../client/home.js';
 import { defaultKeyPath, keygen, loadClientKeyFile, printPublic } from '../client/keyfile.js';
 import { relay } from '../client/proxy.js';
 import { buildPacket, describe, planKnock, resolveServer, sendPacket, type KnockPlan } from '../client/spa.js';
@@ -31,13 +32,14 @@ async function guarded(err: ((s: string) => void) | undefined, f: () => Promise<
 
 export async function clientMain(a: ClientArgs, io: ClientIo): Promise<number> {
   return guarded(io.err, async () => {
+    const home = io.home ?? await homeDirectory();
     if (a.mode === 'keygen' || a.mode === 'pubkey') {
       keyModeChecks(a);
-      const o = { out: io.out, key: a.key ?? defaultKeyPath(io.home), ...(a.comment !== undefined ? { comment: a.comment } : {}) };
+      const o = { out: io.out, key: a.key ?? defaultKeyPath(home), ...(a.comment !== undefined ? { comment: a.comment } : {}) };
       if (a.mode === 'pubkey') return printPublic(o);
       return keygen({ ...o, force: !!a.force, ...(a.type !== undefined ? { type: a.type as 'ed25519' | 'hmac' } : {}) });
     }
-    return spa(spaRequest(a, io.home), io);
+    return spa(spaRequest(a, home), io);
   });
 }
 

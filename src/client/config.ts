@@ -3,12 +3,11 @@
  * file that someone else could write is refused: it names the key and the address to open.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { AppError } from '../core/errors.js';
 import { parseProfiles, type ProfileFile } from '../core/profile.js';
 
-export const defaultConfigPath = (home = homedir()): string => join(home, '.knock', 'config');
+export const defaultConfigPath = (home: string): string => join(home, '.knock', 'config');
 const MAX_CONFIG = 256 * 1024;
 
 /**
@@ -35,7 +34,7 @@ export function readProfileFile(path: string, required: boolean): ProfileFile | 
 }
 
 /** `~/x` → home/x; a relative path is taken relative to the config file's directory. */
-export function expandPath(p: string, configPath: string, home = homedir()): string {
+export function expandPath(p: string, configPath: string, home: string): string {
   if (p === '~') return home;
   if (p.startsWith('~/')) return join(home, p.slice(2));
   return isAbsolute(p) ? p : resolve(dirname(configPath), p);

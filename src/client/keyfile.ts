@@ -4,13 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
-import { homedir, hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AppError, isAppError } from '../core/errors.js';
+import { homeDirectory } from './home.js';
 import { writeFileAtomic } from '../io/safe-file.js';
 import { clientKeyFromSecret, clientKeyFromSeed, formatClientKey, formatEnrolLine, formatPublicLine, formatSharedLine, parseClientKey, PUBLIC_PREFIX, type ClientKey } from '../core/keys/client.js';
 
-export const defaultKeyPath = (home = homedir()): string => join(home, '.knock', 'key');
+export const defaultKeyPath = (home: string): string => join(home, '.knock', 'key');
 const PRIVATE_MARK = ' — PRIVATE, keep this file secret';
 const MAX_KEY_FILE = 4096;
 
@@ -72,7 +72,8 @@ export function writeSecretFile(path: string, text: string, opts: { overwrite?: 
   }
 }
 
-function defaultComment(): string {
+async function defaultComment(): Promise<string> {
+  const { hostname, userInfo } = await import('./os-info.js');   // keygen only: node:os is not loaded for a knock
   let user = 'user';
   try { user = userInfo().username; } catch { /* no passwd entry */ }
   return `${user}@${hostname()}`;
@@ -88,12 +89,12 @@ export function checkComment(c: string): string {
 
 export interface KeygenOptions { key?: string; type?: 'ed25519' | 'hmac'; force?: boolean; comment?: string; out: (s: string) => void }
 
-export function keygen(o: KeygenOptions): number {
-  const path = o.key ?? defaultKeyPath();
+export async function keygen(o: KeygenOptions): Promise<number> {
+  const path = o.key ?? defaultKeyPath(await homeDirectory());
   const type = o.type ?? 'ed25519';
   const dir = dirname(path);
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const comment = o.comment !== undefined ? checkComment(o.comment) : defaultComment();
+  const comment = o.comment !== undefined ? checkComment(o.comment) : await defaultComment();
   const material = new Uint8Array(randomBytes(32));
   const key = type === 'ed25519' ? clientKeyFromSeed(material) : clientKeyFromSecret(material);
   writeSecretFile(path, formatClientKey(key, `${comment}${PRIVATE_MARK}`), { overwrite: !!o.force });
@@ -119,8 +120,8 @@ export function keygen(o: KeygenOptions): number {
  * stdout: the enrolment line of a v2 key (it carries the mac1 key: for the administrator only),
  * the public line of a v1 key.
  */
-export function printPublic(o: { key?: string; comment?: string; out: (s: string) => void }): number {
-  const path = o.key ?? defaultKeyPath();
+export function printPublic(o: { key: string; comment?: string; out: (s: string) => void }): number {
+  const path = o.key;
   const { key, comment } = readClientKeyFile(path);
   if (key.type !== 'ed25519' || !key.publicKey) {
     throw new AppError('ERR_KEY_FILE', `'${path}' is an hmac key: a shared secret has no public half`);
