@@ -81,7 +81,7 @@ export function parseClientKey(text: string, file: string): ClientKey {
   const fail = (line: number | undefined, msg: string): never => {
     throw new AppError('ERR_KEY_FILE', `${file}${line ? `:${line}` : ''}: ${msg}`);
   };
-  const lines = text.split(/\r?\n/);
+  const lines = text.split('\n');   // lines are trimmed below, CR included (a split by regular expression cost ~0.1 ms)
   const head = (lines[0] ?? '').trim();
   if (head !== CLIENT_KEY_HEADER && head !== CLIENT_KEY_HEADER_V2) fail(1, `not a knockd-ts key file (expected '${CLIENT_KEY_HEADER_V2}')`);
   const spaVersion: SpaVersion = head === CLIENT_KEY_HEADER_V2 ? 2 : 1;
