@@ -274,11 +274,18 @@ function usageError(io: KnockIo, prog: string, msg: string): number {
 
 // ---- entry point (bin/knock) -----------------------------------------------------------------
 
-export async function run(): Promise<void> {
+/**
+ * Runs knock with process.argv and sets process.exitCode. Resolves to true when all that knock
+ * wrote has left the process (stdout and stderr are written synchronously on Linux, to pipes
+ * too, but not everywhere), so that bin/knock may exit at once.
+ */
+export async function run(): Promise<boolean> {
+  let out = false, err = false;
   const code = await knockMain(process.argv.slice(2), {
-    out: (s) => { process.stdout.write(s); },
-    err: (s) => { process.stderr.write(s); },
+    out: (s) => { out = true; process.stdout.write(s); },
+    err: (s) => { err = true; process.stderr.write(s); },
     prog: 'knock',
   });
   process.exitCode = code;
+  return (!out || process.stdout.writableLength === 0) && (!err || process.stderr.writableLength === 0);
 }
