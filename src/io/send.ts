@@ -8,7 +8,6 @@
  */
 import { connect, isIP, type Socket as TcpSocket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { lookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { readFileSync } from 'node:fs';
 import { AppError } from '../core/errors.js';
 
@@ -68,16 +67,6 @@ export function udpHit(addr: string, family: Family, port: number, payload: Uint
 
 // ---------------------------------------------------------------------------------------------
 // Resolution
-
-/**
- * dns.lookup (one address) as a promise. Not node:dns/promises: loading it costs a fresh client
- * ~0.7 ms, while node:dns is loaded anyway by node:dgram.
- */
-export function lookupAddress(host: string, opts: LookupOptions & { all?: false }): Promise<LookupAddress> {
-  return new Promise((resolve, reject) => {
-    lookup(host, opts, (err, address, family) => { if (err) reject(err); else resolve({ address, family }); });
-  });
-}
 
 export interface Resolved { address: string; family: Family; port: number }
 
@@ -183,6 +172,7 @@ export async function resolve(host: string, family?: Family, service = '0', serv
   }
   if (host === '') throw new ResolveError(host, service, 'Name or service not known');
   try {
+    const { lookupAddress } = await import('./lookup.js');   // io/lookup.ts: node:dns only for names
     const r = await lookupAddress(host, { family: family ?? 0, verbatim: true });
     return { address: r.address, family: r.family === 6 ? 6 : 4, port };
   } catch (e) {
