@@ -4,8 +4,9 @@
  * it as one UDP datagram — or, with --dry-run, describe it without sending.
  */
 import { randomBytes } from 'node:crypto';
-import { createSocket, type Socket, type SocketOptions } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import { AppError } from '../core/errors.js';
+import { literalLookup } from '../io/send.js';
 import { parseIp, type Ip } from '../core/ip.js';
 import type { ClientKey } from '../core/keys/client.js';
 import { signerFor } from '../core/spa/sign.js';
@@ -57,19 +58,8 @@ export interface PlanInput {
 
 const where = (s: ResolvedServer, port: number) => `${s.family === 6 ? `[${s.ip.text}]` : s.ip.text}:${port}/udp`;
 
-/**
- * dgram's address lookup for connectUdp, which only passes IP literals (resolveServer resolved
- * the server; the implicit bind is to the wildcard address): the answer dns.lookup gives for a
- * literal, without loading node:dns, its c-ares binding and its address expressions (a fresh
- * dgram connect: 5.0 -> 3.8 ms). Anything else goes to dns.lookup.
- */
-const literalLookup: NonNullable<SocketOptions['lookup']> = (address, opts, cb) => {
-  const ip = parseIp(address);
-  if (ip) process.nextTick(cb, null, address, ip.family);
-  else void import('../io/lookup.js').then((m) => m.lookup(address, opts, cb), (e: Error) => cb(e, '', 0));
-};
-
 function connectUdp(server: ResolvedServer, port: number): Promise<Socket> {
+  // the server is an address already: literalLookup spares loading node:dns (io/send.ts)
   const sock = createSocket({ type: server.family === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
   sock.on('error', () => { /* reported through the callbacks below */ });
   return new Promise((resolve, reject) => {

@@ -7,9 +7,10 @@
  * and nothing is retransmitted even when the server drops it.
  */
 import { connect, isIP, type Socket as TcpSocket } from 'node:net';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createSocket, type Socket as UdpSocket, type SocketOptions } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { AppError } from '../core/errors.js';
+import { parseIp } from '../core/ip.js';
 
 export type Family = 4 | 6;
 
@@ -42,12 +43,24 @@ export function tcpHit(addr: string, family: Family, port: number): Promise<void
   });
 }
 
+/**
+ * dgram's address lookup for sockets that are only given IP literals (resolved addresses; an
+ * implicit bind is to the wildcard address): the answer dns.lookup gives for a literal, without
+ * loading node:dns, its c-ares binding and its address expressions, which dgram's default lookup
+ * does even for literals (a fresh dgram connect: 5.0 -> 3.8 ms). Anything else goes to dns.lookup.
+ */
+export const literalLookup: NonNullable<SocketOptions['lookup']> = (address, opts, cb) => {
+  const ip = parseIp(address);
+  if (ip) process.nextTick(cb, null, address, ip.family);
+  else void import('./lookup.js').then((m) => m.lookup(address, opts, cb), (e: Error) => cb(e, '', 0));
+};
+
 /** Send one datagram (default: a single 0x00 byte, as knock does) to addr:port. Never rejects. */
 export function udpHit(addr: string, family: Family, port: number, payload: Uint8Array = Buffer.of(0)): Promise<void> {
   return new Promise<void>((resolve) => {
     let sock: UdpSocket;
     try {
-      sock = createSocket(family === 6 ? 'udp6' : 'udp4');
+      sock = createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
     } catch {
       resolve();
       return;
