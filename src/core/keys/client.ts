@@ -77,6 +77,21 @@ export function formatClientKey(k: ClientKey, comment?: string): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * `name: value` as /^([a-z]+):\s*(\S+)$/ reads it: a lower-case name, a colon, optional white
+ * space, one word. Written out: the expression's first use cost a fresh knock ~0.1 ms.
+ * (`c.trim() === ''` holds exactly for the characters \s matches.)
+ */
+export function fieldLine(l: string): { name: string; value: string } | undefined {
+  const colon = l.indexOf(':');
+  if (colon < 1) return undefined;
+  for (let i = 0; i < colon; i++) { const c = l.charCodeAt(i); if (c < 97 || c > 122) return undefined; }
+  const value = l.slice(colon + 1).trimStart();
+  if (value === '') return undefined;
+  for (let i = 0; i < value.length; i++) if ((value[i] as string).trim() === '') return undefined;
+  return { name: l.slice(0, colon), value };
+}
+
 export function parseClientKey(text: string, file: string): ClientKey {
   const fail = (line: number | undefined, msg: string): never => {
     throw new AppError('ERR_KEY_FILE', `${file}${line ? `:${line}` : ''}: ${msg}`);
@@ -89,11 +104,11 @@ export function parseClientKey(text: string, file: string): ClientKey {
   for (let i = 1; i < lines.length; i++) {
     const l = (lines[i] ?? '').trim();
     if (l === '' || l.startsWith('#')) continue;
-    const m = /^([a-z]+):\s*(\S+)$/.exec(l);
-    if (!m || m[1] === undefined || m[2] === undefined) return fail(i + 1, `expected 'field: value'`);
-    if (!['type', 'id', 'seed', 'secret', 'name'].includes(m[1])) return fail(i + 1, `unknown field '${m[1]}'`);
-    if (f.has(m[1])) return fail(i + 1, `duplicate field '${m[1]}'`);
-    f.set(m[1], { v: m[2], line: i + 1 });
+    const m = fieldLine(l);
+    if (!m) return fail(i + 1, `expected 'field: value'`);
+    if (!['type', 'id', 'seed', 'secret', 'name'].includes(m.name)) return fail(i + 1, `unknown field '${m.name}'`);
+    if (f.has(m.name)) return fail(i + 1, `duplicate field '${m.name}'`);
+    f.set(m.name, { v: m.value, line: i + 1 });
   }
   const type = f.get('type');
   if (!type || (type.v !== 'ed25519' && type.v !== 'hmac')) return fail(type?.line, `type must be ed25519 or hmac`);
