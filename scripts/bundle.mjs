@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 // Bundles the knock client into one CommonJS file, dist/bundle/knock.cjs, with esbuild.
+// The file is one function expression, CommonJS's module wrapper written out: bin/knock compiles
+// it as it is read, where adding the wrapper at run time made V8 build (and collect) a second
+// 63 KB string on every start. require() of the file therefore runs nothing.
 // Run by `npm run build` after tsc. Why: a fresh `knock --spa` spent most of its time above
 // `node -e 0` resolving and compiling ~20 ES modules; one CommonJS file is loaded in one read
 // and one compile (docs/ARCHITECTURE.md, package choices; bench/startup.ts measures it).
@@ -33,9 +36,11 @@ const r = await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',
-  // CommonJS has no import.meta: knock.ts finds package.json (for --version) from its own URL
-  define: { 'import.meta.url': '__knockd_ts_bundle_url' },
-  banner: { js: "'use strict';var __knockd_ts_bundle_url=require('node:url').pathToFileURL(__filename).href;" },
+  // CommonJS has no import.meta: knock.ts finds package.json (for --version) from its own URL,
+  // computed on first use (a getter) so that no other start pays for node:url
+  define: { 'import.meta.url': '__knockd_ts_bundle.url' },
+  banner: { js: "(function (exports, require, module, __filename, __dirname) {'use strict';var __knockd_ts_bundle={get url(){return require('node:url').pathToFileURL(__filename).href}};" },
+  footer: { js: '})' },
   metafile: true,
   logLevel: 'warning',
 });

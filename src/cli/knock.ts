@@ -15,6 +15,7 @@
 import { tcpHit, udpHit, resolve, ResolveError, type Family, type Resolved } from '../io/send.js';
 import { exitCodeFor, isAppError } from '../core/errors.js';
 import type { ClientArgs } from '../client/args.js';
+import { homeDirectory } from '../client/home.js';
 import { REPEAT_USAGE, SPA_USAGE, USAGE, versionText } from './knock-text.js';
 
 export { REPEAT_USAGE, SPA_USAGE, USAGE } from './knock-text.js';
@@ -32,7 +33,7 @@ export interface KnockIo {
   err: (s: string) => void;
   /** program name for getopt messages (knock uses argv[0]) */
   prog?: string;
-  /** home directory for ~/.knock (tests); default os.homedir() */
+  /** home directory for ~/.knock (tests); default client/home.ts homeDirectory() */
   home?: string;
   deps?: Partial<KnockDeps>;
 }
@@ -216,7 +217,7 @@ export async function knockMain(argv: string[], io: KnockIo): Promise<number> {
   if (mode === 'classic' && (spa.proxy !== undefined || spa.wait !== undefined || spa.dryRun)) mode = 'spa';
   if (mode === 'classic' && positionals.length === 1 && classicOnly.length === 0) {
     try {
-      if ((await import('../client/args.js')).isProfileName(positionals[0] as string, spa.config, io.home)) mode = 'spa';
+      if ((await import('../client/args.js')).isProfileName(positionals[0] as string, spa.config, io.home ?? await homeDirectory())) mode = 'spa';
     } catch (e) {
       if (!isAppError(e)) throw e;
       io.err(`knock: ${e.message} [${e.code}]\n`);
@@ -273,11 +274,18 @@ function usageError(io: KnockIo, prog: string, msg: string): number {
 
 // ---- entry point (bin/knock) -----------------------------------------------------------------
 
-export async function run(): Promise<void> {
+/**
+ * Runs knock with process.argv and sets process.exitCode. Resolves to true when all that knock
+ * wrote has left the process (stdout and stderr are written synchronously on Linux, to pipes
+ * too, but not everywhere), so that bin/knock may exit at once.
+ */
+export async function run(): Promise<boolean> {
+  let out = false, err = false;
   const code = await knockMain(process.argv.slice(2), {
-    out: (s) => { process.stdout.write(s); },
-    err: (s) => { process.stderr.write(s); },
+    out: (s) => { out = true; process.stdout.write(s); },
+    err: (s) => { err = true; process.stderr.write(s); },
     prog: 'knock',
   });
   process.exitCode = code;
+  return (!out || process.stdout.writableLength === 0) && (!err || process.stderr.writableLength === 0);
 }

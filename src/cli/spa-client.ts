@@ -9,6 +9,7 @@ import { DEFAULT_SPA_PORT } from '../core/config/types.js';
 import { AppError, exitCodeFor } from '../core/errors.js';
 import { spaRequest, keyModeChecks, type ClientArgs, type SpaRequest } from '../client/args.js';
 import { connectWhenOpen } from '../client/connect.js';
+import { homeDirectory } from '../client/home.js';
 import { defaultKeyPath, keygen, loadClientKeyFile, printPublic } from '../client/keyfile.js';
 import { relay } from '../client/proxy.js';
 import { buildPacket, describe, planKnock, resolveServer, sendPacket, type KnockPlan } from '../client/spa.js';
@@ -31,13 +32,14 @@ async function guarded(err: ((s: string) => void) | undefined, f: () => Promise<
 
 export async function clientMain(a: ClientArgs, io: ClientIo): Promise<number> {
   return guarded(io.err, async () => {
+    const home = io.home ?? await homeDirectory();
     if (a.mode === 'keygen' || a.mode === 'pubkey') {
       keyModeChecks(a);
-      const o = { out: io.out, key: a.key ?? defaultKeyPath(io.home), ...(a.comment !== undefined ? { comment: a.comment } : {}) };
+      const o = { out: io.out, key: a.key ?? defaultKeyPath(home), ...(a.comment !== undefined ? { comment: a.comment } : {}) };
       if (a.mode === 'pubkey') return printPublic(o);
       return keygen({ ...o, force: !!a.force, ...(a.type !== undefined ? { type: a.type as 'ed25519' | 'hmac' } : {}) });
     }
-    return spa(spaRequest(a, io.home), io);
+    return spa(spaRequest(a, home), io);
   });
 }
 
@@ -53,7 +55,7 @@ async function spa(r: SpaRequest, io: ClientIo): Promise<number> {
     ...(r.family !== undefined ? { family: r.family } : {}),
     ...(r.allowIp !== undefined ? { allowIp: r.allowIp } : {}),
     ...(note ? { note } : {}),
-    nat: r.nat,
+    nat: r.nat, keepSocket: !r.dryRun,
   });
   const packet = buildPacket(plan);
   if (r.dryRun) { io.out(describe(plan, packet, false)); return 0; }
@@ -110,7 +112,7 @@ export async function spaMain(o: SpaOptions): Promise<number> {
     const plan = await planKnock({
       key: loadClientKeyFile(o.key), host: o.host, spaPort: o.spaPort ?? DEFAULT_SPA_PORT, door: o.door ?? '', ttl: o.ttl ?? 0, stun: [],
       ...(o.family !== undefined ? { family: o.family } : {}), ...(o.allowIp !== undefined ? { allowIp: o.allowIp } : {}),
-      nat: !!o.nat,
+      nat: !!o.nat, keepSocket: true,
     });
     const packet = buildPacket(plan, (o.now ?? Date.now)(), o.random);
     await sendPacket(plan, packet);

@@ -4,7 +4,6 @@
  * section, then built-in defaults (`~/.knock/key`, SPA port 62201, the door the key allows).
  * Errors are AppError('ERR_USAGE') with the option as it was spelled.
  */
-import { homedir } from 'node:os';
 import { DEFAULT_SPA_PORT } from '../core/config/types.js';
 import { AppError } from '../core/errors.js';
 import { findProfile, profileValue, type Profile } from '../core/profile.js';
@@ -75,7 +74,8 @@ function flag<T>(key: Parameters<typeof profileValue>[0], v: string | undefined,
   return (r as unknown as { value: T }).value;
 }
 
-export function spaRequest(a: ClientArgs, home = homedir()): SpaRequest {
+/** `home`: the home directory (client/home.ts) for ~/.knock/config and ~/.knock/key. */
+export function spaRequest(a: ClientArgs, home: string): SpaRequest {
   if (a.classicOnly.length > 0) usage(`option '${a.classicOnly[0]}' does not apply to --spa`);
   if (a.force || a.type !== undefined || a.comment !== undefined) {
     usage(`option '${a.force ? '--force' : a.type !== undefined ? '--type' : '--comment'}' only applies to --keygen`);
@@ -135,7 +135,7 @@ export function spaRequest(a: ClientArgs, home = homedir()): SpaRequest {
 }
 
 /** `knock NAME` (one argument, no --spa): is NAME a profile? Reads the config only then. */
-export function isProfileName(name: string, config: string | undefined, home = homedir()): boolean {
+export function isProfileName(name: string, config: string | undefined, home: string): boolean {
   const file = readProfileFile(config ?? defaultConfigPath(home), config !== undefined);
   return !!file?.profiles.has(name);
 }

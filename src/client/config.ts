@@ -3,12 +3,11 @@
  * file that someone else could write is refused: it names the key and the address to open.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { AppError } from '../core/errors.js';
 import { parseProfiles, type ProfileFile } from '../core/profile.js';
 
-export const defaultConfigPath = (home = homedir()): string => join(home, '.knock', 'config');
+export const defaultConfigPath = (home: string): string => join(home, '.knock', 'config');
 const MAX_CONFIG = 256 * 1024;
 
 /**
@@ -17,11 +16,11 @@ const MAX_CONFIG = 256 * 1024;
  */
 export function readProfileFile(path: string, required: boolean): ProfileFile | undefined {
   let st;
-  try { st = statSync(path); } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !required) return undefined;
-    throw new AppError('ERR_CONFIG_READ', `cannot read '${path}': ${code ?? 'error'}`, { cause: e });
+  // throwIfNoEntry: a missing default config (the usual case) costs no exception (~0.1 ms)
+  try { st = statSync(path, { throwIfNoEntry: required }); } catch (e) {
+    throw new AppError('ERR_CONFIG_READ', `cannot read '${path}': ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
   }
+  if (!st) return undefined;
   if (!st.isFile()) throw new AppError('ERR_CONFIG_READ', `'${path}' is not a regular file`);
   const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
   if (st.uid !== uid && st.uid !== 0) {
@@ -35,7 +34,7 @@ export function readProfileFile(path: string, required: boolean): ProfileFile | 
 }
 
 /** `~/x` → home/x; a relative path is taken relative to the config file's directory. */
-export function expandPath(p: string, configPath: string, home = homedir()): string {
+export function expandPath(p: string, configPath: string, home: string): string {
   if (p === '~') return home;
   if (p.startsWith('~/')) return join(home, p.slice(2));
   return isAbsolute(p) ? p : resolve(dirname(configPath), p);

@@ -8,13 +8,13 @@
  * attempt is one socket, at most 32 are pending, and the whole is bounded by `limitMs`.
  * `reknock` (once, at `reknockAtMs`) sends a fresh knock when the first one did not open the door.
  */
-import net from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { netErrorText } from './neterr.js';
 
 export interface ConnectTarget { readonly address: string; readonly port: number; readonly family: 4 | 6 }
 
 export type ConnectResult =
-  | { ok: true; sock: net.Socket; ms: number; attempts: number }
+  | { ok: true; sock: Socket; ms: number; attempts: number }
   | { ok: false; lastError?: string; attempts: number; reknocked: boolean };
 
 const SCHEDULE_MS = [0, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 400, 600, 800];
@@ -31,7 +31,7 @@ export function connectWhenOpen(target: ConnectTarget, opts: {
   limitMs: number; reknockAtMs?: number; reknock?: () => Promise<void>; note?: (s: string) => void;
 }): Promise<ConnectResult> {
   const t0 = Date.now();
-  const pending = new Set<net.Socket>();
+  const pending = new Set<Socket>();
   const timers: NodeJS.Timeout[] = [];
   let attempts = 0, lastError: string | undefined, reknocked = false;
   return new Promise<ConnectResult>((resolve) => {
@@ -48,7 +48,7 @@ export function connectWhenOpen(target: ConnectTarget, opts: {
       if (settled || pending.size >= MAX_PENDING) return;
       attempts++;
       const n = attempts;
-      const s = net.connect({ host: target.address, port: target.port, family: target.family });
+      const s = connect({ host: target.address, port: target.port, family: target.family });
       pending.add(s);
       s.once('connect', () => {
         pending.delete(s);

@@ -4,14 +4,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
-import { homedir, hostname, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AppError, isAppError } from '../core/errors.js';
+import { homeDirectory } from './home.js';
 import { writeFileAtomic } from '../io/safe-file.js';
 import { clientKeyFromSecret, clientKeyFromSeed, formatClientKey, formatEnrolLine, formatPublicLine, formatSharedLine, parseClientKey, PUBLIC_PREFIX, type ClientKey } from '../core/keys/client.js';
 
-export const defaultKeyPath = (home = homedir()): string => join(home, '.knock', 'key');
+export const defaultKeyPath = (home: string): string => join(home, '.knock', 'key');
 const PRIVATE_MARK = ' — PRIVATE, keep this file secret';
+const MAX_KEY_FILE = 4096;
 
 function firstBytes(path: string, n: number): string {
   const fd = openSync(path, 'r');
@@ -23,10 +24,19 @@ function firstBytes(path: string, n: number): string {
 
 /** Read a client key file, refusing group/other access like ssh does. */
 export function loadClientKeyFile(path: string): ClientKey {
-  return readClientKeyFile(path).key;
+  return parseClientKey(readKeyText(path), path);
 }
 
+/** The key and the comment line of its file (`knock --pubkey`). */
 export function readClientKeyFile(path: string): { key: ClientKey; comment?: string } {
+  const text = readKeyText(path);
+  const key = parseClientKey(text, path);
+  const c = /^# (.*)$/m.exec(text)?.[1]?.replace(PRIVATE_MARK, '').trim();
+  return c ? { key, comment: c } : { key };
+}
+
+/** The text of a key file after the checks, in this order: regular file, not a public line, mode, size. */
+function readKeyText(path: string): string {
   let st;
   try { st = statSync(path); } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
@@ -34,8 +44,10 @@ export function readClientKeyFile(path: string): { key: ClientKey; comment?: str
     throw new AppError('ERR_KEY_FILE', `cannot read key file '${path}': ${code}${hint}`, { cause: e });
   }
   if (!st.isFile()) throw new AppError('ERR_KEY_FILE', `'${path}' is not a regular file`);
+  // A file of key size is read once; the checks below then look at that text.
+  const text = st.size <= MAX_KEY_FILE ? readFileSync(path, 'utf8') : undefined;
   // A public or enrolment line is harmless to read; say what it is before complaining about its mode.
-  if (firstBytes(path, PUBLIC_PREFIX.length) === PUBLIC_PREFIX) {
+  if ((text ?? firstBytes(path, PUBLIC_PREFIX.length)).startsWith(PUBLIC_PREFIX)) {
     const ext = /\.(pub|enrol)$/.exec(path)?.[0] ?? '';
     const priv = ext ? path.slice(0, -ext.length) : 'the private key file';
     throw new AppError('ERR_KEY_FILE', `'${path}' is the ${ext === '.enrol' ? 'enrolment line' : 'public half'} of a key; use ${priv} (the file without ${ext || '.pub'}) with --key`);
@@ -43,11 +55,8 @@ export function readClientKeyFile(path: string): { key: ClientKey; comment?: str
   if ((st.mode & 0o077) !== 0) {
     throw new AppError('ERR_KEY_FILE', `permissions 0${(st.mode & 0o777).toString(8)} for '${path}' are too open; run 'chmod 600 ${path}'`);
   }
-  if (st.size > 4096) throw new AppError('ERR_KEY_FILE', `'${path}' is too large to be a key file`);
-  const text = readFileSync(path, 'utf8');
-  const key = parseClientKey(text, path);
-  const c = /^# (.*)$/m.exec(text)?.[1]?.replace(PRIVATE_MARK, '').trim();
-  return c ? { key, comment: c } : { key };
+  if (text === undefined) throw new AppError('ERR_KEY_FILE', `'${path}' is too large to be a key file`);
+  return text;
 }
 
 /**
@@ -63,7 +72,8 @@ export function writeSecretFile(path: string, text: string, opts: { overwrite?: 
   }
 }
 
-function defaultComment(): string {
+async function defaultComment(): Promise<string> {
+  const { hostname, userInfo } = await import('./os-info.js');   // keygen only: node:os is not loaded for a knock
   let user = 'user';
   try { user = userInfo().username; } catch { /* no passwd entry */ }
   return `${user}@${hostname()}`;
@@ -79,12 +89,12 @@ export function checkComment(c: string): string {
 
 export interface KeygenOptions { key?: string; type?: 'ed25519' | 'hmac'; force?: boolean; comment?: string; out: (s: string) => void }
 
-export function keygen(o: KeygenOptions): number {
-  const path = o.key ?? defaultKeyPath();
+export async function keygen(o: KeygenOptions): Promise<number> {
+  const path = o.key ?? defaultKeyPath(await homeDirectory());
   const type = o.type ?? 'ed25519';
   const dir = dirname(path);
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const comment = o.comment !== undefined ? checkComment(o.comment) : defaultComment();
+  const comment = o.comment !== undefined ? checkComment(o.comment) : await defaultComment();
   const material = new Uint8Array(randomBytes(32));
   const key = type === 'ed25519' ? clientKeyFromSeed(material) : clientKeyFromSecret(material);
   writeSecretFile(path, formatClientKey(key, `${comment}${PRIVATE_MARK}`), { overwrite: !!o.force });
@@ -110,8 +120,8 @@ export function keygen(o: KeygenOptions): number {
  * stdout: the enrolment line of a v2 key (it carries the mac1 key: for the administrator only),
  * the public line of a v1 key.
  */
-export function printPublic(o: { key?: string; comment?: string; out: (s: string) => void }): number {
-  const path = o.key ?? defaultKeyPath();
+export function printPublic(o: { key: string; comment?: string; out: (s: string) => void }): number {
+  const path = o.key;
   const { key, comment } = readClientKeyFile(path);
   if (key.type !== 'ed25519' || !key.publicKey) {
     throw new AppError('ERR_KEY_FILE', `'${path}' is an hmac key: a shared secret has no public half`);

@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
 import { AppError } from '../core/errors.js';
+import { literalLookup } from '../io/send.js';
 import { parseIp, type Ip } from '../core/ip.js';
 import type { ClientKey } from '../core/keys/client.js';
 import { signerFor } from '../core/spa/sign.js';
@@ -25,7 +25,8 @@ export async function resolveServer(host: string, family?: 4 | 6): Promise<Resol
   }
   let address: string;
   try {
-    address = lit !== 0 ? host : (await lookup(host, { family: family ?? 0, verbatim: true })).address;
+    // io/lookup.ts, loaded for a host name only: a knock to an address never loads node:dns
+    address = lit !== 0 ? host : (await (await import('../io/lookup.js')).lookupAddress(host, { family: family ?? 0, verbatim: true })).address;
   } catch (e) {
     throw new AppError('ERR_RESOLVE', `cannot resolve '${host}'${family ? ` as IPv${family}` : ''}: ${netErrorText(e)}; check the host name (or the 'host' of the profile)`, { cause: e });
   }
@@ -37,6 +38,12 @@ export async function resolveServer(host: string, family?: 4 | 6): Promise<Resol
 export interface KnockPlan {
   key: ClientKey; server: ResolvedServer; spaPort: number; door: string; ttl: number; nat: boolean;
   allowIp: Ip; allowFrom: 'given' | 'stun' | 'local'; allowNote: string;
+  /**
+   * With `keepSocket`: the connected socket the local address was learned with. The first
+   * sendPacket sends on it and closes it (one socket per knock, not two); it is unref'd until
+   * then, so a plan that is never sent does not hold the process.
+   */
+  sock?: Socket;
 }
 
 export interface PlanInput {
@@ -45,12 +52,15 @@ export interface PlanInput {
   allowIp?: string; stun: readonly StunServer[]; stunTimeoutMs?: number; note?: (s: string) => void;
   /** Ask the server to open the packet's source address (v2 keys with the server's --nat permission). */
   nat?: boolean;
+  /** Keep the socket that learned the local address for the first sendPacket (KnockPlan.sock). */
+  keepSocket?: boolean;
 }
 
 const where = (s: ResolvedServer, port: number) => `${s.family === 6 ? `[${s.ip.text}]` : s.ip.text}:${port}/udp`;
 
 function connectUdp(server: ResolvedServer, port: number): Promise<Socket> {
-  const sock = createSocket(server.family === 6 ? 'udp6' : 'udp4');
+  // the server is an address already: literalLookup spares loading node:dns (io/send.ts)
+  const sock = createSocket({ type: server.family === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
   sock.on('error', () => { /* reported through the callbacks below */ });
   return new Promise((resolve, reject) => {
     sock.connect(port, server.ip.text, (err?: Error) => {
@@ -82,10 +92,12 @@ export async function planKnock(i: PlanInput): Promise<KnockPlan> {
   }
   const sock = await connectUdp(server, i.spaPort);
   const local = sock.address().address.replace(/%.*$/, '');
-  await closeSocket(sock);
   const ip = parseIp(local);
+  if (!ip || !i.keepSocket) await closeSocket(sock);
   if (!ip) throw new AppError('ERR_USAGE', `cannot use the local address '${local}'; pass --allow-ip`);
-  return { ...base, allowIp: ip, allowFrom: 'local', allowNote: 'this machine\'s source address; behind NAT use --allow-ip auto or --nat' };
+  const plan: KnockPlan = { ...base, allowIp: ip, allowFrom: 'local', allowNote: 'this machine\'s source address; behind NAT use --allow-ip auto or --nat' };
+  if (i.keepSocket) plan.sock = sock.unref();
+  return plan;
 }
 
 export function buildPacket(p: KnockPlan, now = Date.now(), random: (n: number) => Uint8Array = (n) => new Uint8Array(randomBytes(n))): Uint8Array {
@@ -93,7 +105,9 @@ export function buildPacket(p: KnockPlan, now = Date.now(), random: (n: number) 
 }
 
 export async function sendPacket(p: KnockPlan, packet: Uint8Array): Promise<void> {
-  const sock = await connectUdp(p.server, p.spaPort);
+  const kept = p.sock;
+  p.sock = undefined;
+  const sock = kept ? kept.ref() : await connectUdp(p.server, p.spaPort);
   try {
     await new Promise<void>((resolve, reject) => { sock.send(packet, (err) => (err ? reject(err) : resolve())); });
   } catch (e) {

@@ -7,7 +7,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
 import { AppError } from '../core/errors.js';
 import { parseIp, type Ip } from '../core/ip.js';
 import { encodeBindingRequest, parseBindingResponse, TXID_LEN, type StunServer } from '../core/stun.js';
@@ -63,7 +62,7 @@ export async function discoverPublicAddress(servers: readonly StunServer[], fami
     }
     const left = deadline - Date.now();
     const r = await Promise.race([
-      lookup(s.host, { family }).then((a) => a.address, (e: unknown) => { t.problem = `lookup failed: ${netErrorText(e)}`; return undefined; }),
+      import('../io/lookup.js').then((m) => m.lookupAddress(s.host, { family })).then((a) => a.address, (e: unknown) => { t.problem = `lookup failed: ${netErrorText(e)}`; return undefined; }),
       new Promise<undefined>((res) => setTimeout(() => res(undefined), Math.max(0, left)).unref()),
     ]);
     if (r) t.addr = r;

@@ -9,8 +9,6 @@
 export type Family = 4 | 6;
 export interface Ip { readonly family: Family; readonly bytes: Uint8Array; readonly text: string }
 
-const V4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-
 export function formatV4(b: Uint8Array, off = 0): string {
   return `${b[off] ?? 0}.${b[off + 1] ?? 0}.${b[off + 2] ?? 0}.${b[off + 3] ?? 0}`;
 }
@@ -38,10 +36,27 @@ export function formatV6(b: Uint8Array, off = 0): string {
   return `${head}::${tail}`;
 }
 
+/**
+ * Strict dotted quad: four decimal parts 0-255 of ASCII digits, no leading zeros ("0" itself is
+ * fine), nothing else. Written out rather than as a regular expression: compiling that
+ * expression on first use cost a fresh `knock` ~0.3-0.5 ms (issue 11).
+ */
 function parseV4Bytes(s: string): Uint8Array | undefined {
-  const m = V4.exec(s);
-  if (!m) return undefined;
-  return Uint8Array.from([Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])]);
+  const n = s.length;
+  if (n < 7 || n > 15) return undefined;
+  const out = new Uint8Array(4);
+  let i = 0;
+  for (let part = 0; ; part++) {
+    const start = i;
+    let v = 0;
+    for (let c = s.charCodeAt(i); i < n && c >= 48 && c <= 57; c = s.charCodeAt(++i)) v = v * 10 + c - 48;
+    const len = i - start;
+    if (len === 0 || len > 3 || v > 255 || (len > 1 && s.charCodeAt(start) === 48)) return undefined;
+    out[part] = v;
+    if (part === 3) return i === n ? out : undefined;
+    if (s.charCodeAt(i) !== 46) return undefined;   // '.' (NaN past the end)
+    i++;
+  }
 }
 
 function parseV6Bytes(s: string): Uint8Array | undefined {

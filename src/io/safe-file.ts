@@ -16,7 +16,7 @@
  * complete file, never a torn one. Reads open with O_NOFOLLOW and check the opened file
  * (fstat), so there is no window between the check and the use.
  */
-import * as fs from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { AppError, type ErrorCode } from '../core/errors.js';
@@ -30,7 +30,7 @@ export interface Trust {
   readonly mode?: TrustMode;
 }
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW } = constants;
 
 export const modeText = (mode: number): string => `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
 
@@ -41,7 +41,7 @@ function euid(): number {
 const errCode = (e: unknown): string => (e as NodeJS.ErrnoException | null)?.code ?? (e instanceof Error ? e.message : String(e));
 
 /** uids whose files are trusted in `dir` (whose stat is `dirSt`). */
-export function trustedUids(mode: TrustMode, dirSt?: fs.Stats): Set<number> {
+export function trustedUids(mode: TrustMode, dirSt?: Stats): Set<number> {
   const s = new Set([0, euid()]);
   if (mode === 'admin' && dirSt && euid() === 0) s.add(dirSt.uid);
   return s;
@@ -56,9 +56,9 @@ function describeOwner(uid: number, trusted: Set<number>): string {
  * Checks a directory: exists, not a symlink, a directory, owner trusted, not group/other
  * writable. Returns its stat. Throws AppError(trust.code) naming the path and what to do.
  */
-export function checkDir(dir: string, what: string, trust: Trust): fs.Stats {
-  let st: fs.Stats;
-  try { st = fs.lstatSync(dir); } catch (e) {
+export function checkDir(dir: string, what: string, trust: Trust): Stats {
+  let st: Stats;
+  try { st = lstatSync(dir); } catch (e) {
     throw new AppError(trust.code, `${what} '${dir}' is missing or unreadable (${errCode(e)}); create it with 'install -d -m 0700 ${dir}'`, { cause: e });
   }
   if (st.isSymbolicLink()) throw new AppError(trust.code, `${what} '${dir}' is a symbolic link; use the real path`);
@@ -71,9 +71,9 @@ export function checkDir(dir: string, what: string, trust: Trust): fs.Stats {
 }
 
 /** Creates `dir` (mode 0700, parents as needed) when missing, then checks it. */
-export function ensureDir(dir: string, what: string, trust: Trust): fs.Stats {
+export function ensureDir(dir: string, what: string, trust: Trust): Stats {
   try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (e) {
     throw new AppError(trust.code, `${what} '${dir}': cannot create (${errCode(e)})`, { cause: e });
   }
@@ -86,10 +86,10 @@ export interface FileCheck extends Trust {
   /** Holds a secret: refuse any group/other permission bit (as ssh does for private keys). */
   readonly secret?: boolean;
   /** The containing directory's stat (admin mode trusts its owner). */
-  readonly dirSt?: fs.Stats;
+  readonly dirSt?: Stats;
 }
 
-function checkOpened(path: string, st: fs.Stats, o: FileCheck): void {
+function checkOpened(path: string, st: Stats, o: FileCheck): void {
   if (!st.isFile()) throw new AppError(o.code, `'${path}' is not a regular file`);
   if ((st.mode & 0o022) !== 0) throw new AppError(o.code, `permissions ${modeText(st.mode)} for '${path}' are too open (writable by group/other); run 'chmod go-w ${path}'`);
   if (o.secret && (st.mode & 0o077) !== 0) throw new AppError(o.code, `permissions ${modeText(st.mode)} for '${path}' are too open (it holds a secret); run 'chmod 600 ${path}'`);
@@ -102,22 +102,22 @@ function checkOpened(path: string, st: fs.Stats, o: FileCheck): void {
  * Reads a trusted file: opened with O_NOFOLLOW (a symlink is refused), checked through the open
  * descriptor, size-capped. Returns undefined when it does not exist and `optional` is set.
  */
-export function readFileSafe(path: string, o: FileCheck & { optional?: boolean; onStat?: (st: fs.Stats) => void }): Buffer | undefined {
+export function readFileSafe(path: string, o: FileCheck & { optional?: boolean; onStat?: (st: Stats) => void }): Buffer | undefined {
   let fd: number;
-  try { fd = fs.openSync(path, O_RDONLY | O_NOFOLLOW); } catch (e) {
+  try { fd = openSync(path, O_RDONLY | O_NOFOLLOW); } catch (e) {
     const c = errCode(e);
     if (c === 'ENOENT' && o.optional) return undefined;
     if (c === 'ELOOP') throw new AppError(o.code, `'${path}' is a symbolic link; refusing to follow it`, { cause: e });
     throw new AppError(o.code, `cannot read '${path}' (${c})`, { cause: e });
   }
   try {
-    const st = fs.fstatSync(fd);
+    const st = fstatSync(fd);
     checkOpened(path, st, o);
     o.onStat?.(st);   // the caller's further checks on the very file read (e.g. secret permissions by content)
     const buf = Buffer.alloc(st.size);
     let off = 0;
     while (off < buf.length) {
-      const n = fs.readSync(fd, buf, off, buf.length - off, off);
+      const n = readSync(fd, buf, off, buf.length - off, off);
       if (n === 0) break;
       off += n;
     }
@@ -126,17 +126,17 @@ export function readFileSafe(path: string, o: FileCheck & { optional?: boolean; 
     if (e instanceof AppError) throw e;
     throw new AppError(o.code, `cannot read '${path}' (${errCode(e)})`, { cause: e });
   } finally {
-    fs.closeSync(fd);
+    closeSync(fd);
   }
 }
 
 export function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(dir, O_RDONLY);
-    fs.fsyncSync(fd);
+    fd = openSync(dir, O_RDONLY);
+    fsyncSync(fd);
   } catch { /* a file system without directory fsync: the rename is still atomic */ } finally {
-    if (fd !== undefined) fs.closeSync(fd);
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -162,29 +162,29 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, o: Writ
   let fd: number | undefined;
   let placed = false;
   try {
-    fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, o.mode ?? 0o600);
-    if (o.owner && euid() === 0) fs.fchownSync(fd, o.owner.uid, o.owner.gid);
-    fs.fchmodSync(fd, o.mode ?? 0o600);   // umask does not apply; after chown (which may clear set-id bits)
+    fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, o.mode ?? 0o600);
+    if (o.owner && euid() === 0) fchownSync(fd, o.owner.uid, o.owner.gid);
+    fchmodSync(fd, o.mode ?? 0o600);   // umask does not apply; after chown (which may clear set-id bits)
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     let off = 0;
-    while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+    closeSync(fd);
     fd = undefined;
     if (o.createOnly) {
-      try { fs.linkSync(tmp, path); } catch (e) {
+      try { linkSync(tmp, path); } catch (e) {
         if (errCode(e) === 'EEXIST') throw new AppError(o.existsCode ?? o.code, `'${path}' already exists; refusing to overwrite it`, { cause: e });
         throw e;
       }
-      fs.unlinkSync(tmp);
+      unlinkSync(tmp);
     } else {
-      fs.renameSync(tmp, path);
+      renameSync(tmp, path);
     }
     placed = true;
     fsyncDir(dirname(path));
   } catch (e) {
-    if (fd !== undefined) { try { fs.closeSync(fd); } catch { /* already failing */ } }
-    if (!placed) { try { fs.unlinkSync(tmp); } catch { /* never created */ } }
+    if (fd !== undefined) { try { closeSync(fd); } catch { /* already failing */ } }
+    if (!placed) { try { unlinkSync(tmp); } catch { /* never created */ } }
     if (e instanceof AppError) throw e;
     throw new AppError(o.code, `cannot write '${path}' (${errCode(e)})`, { cause: e });
   }
@@ -197,15 +197,15 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, o: Writ
  */
 export function openAppendSafe(path: string, o: FileCheck & { fileMode?: number }): number {
   let fd: number;
-  try { fd = fs.openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, o.fileMode ?? 0o600); } catch (e) {
+  try { fd = openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, o.fileMode ?? 0o600); } catch (e) {
     const c = errCode(e);
     if (c === 'ELOOP') throw new AppError(o.code, `'${path}' is a symbolic link; refusing to follow it`, { cause: e });
     throw new AppError(o.code, `cannot open '${path}' for writing (${c})`, { cause: e });
   }
   try {
-    checkOpened(path, fs.fstatSync(fd), o);
+    checkOpened(path, fstatSync(fd), o);
   } catch (e) {
-    fs.closeSync(fd);
+    closeSync(fd);
     throw e;
   }
   return fd;
@@ -214,10 +214,10 @@ export function openAppendSafe(path: string, o: FileCheck & { fileMode?: number 
 /** Removes our leftover temporary files for `file` in `dir` (a crash between write and rename). */
 export function removeTemps(dir: string, file: string): void {
   let names: string[];
-  try { names = fs.readdirSync(dir); } catch { return; }
+  try { names = readdirSync(dir); } catch { return; }
   for (const n of names) {
     if (n.startsWith(`.${file}.`) && n.endsWith('.tmp')) {
-      try { fs.unlinkSync(join(dir, n)); } catch { /* raced or not ours to remove */ }
+      try { unlinkSync(join(dir, n)); } catch { /* raced or not ours to remove */ }
     }
   }
 }

@@ -57,11 +57,14 @@ export function fromHex(s: string): Uint8Array | undefined {
   return new Uint8Array(Buffer.from(s, 'hex'));
 }
 
-/** Strict base64 → bytes of an expected length; undefined otherwise (no silent truncation). */
+/**
+ * Strict base64 → bytes of an expected length; undefined otherwise (no silent truncation).
+ * Only the canonical encoding passes: the decoded bytes must encode back to `s` exactly, which
+ * also refuses any character outside the alphabet, missing or extra padding and white space.
+ */
 export function fromB64(s: string, len?: number): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) return undefined;
   const b = Buffer.from(s, 'base64');
-  if (b.toString('base64') !== s) return undefined; // canonical encoding only
+  if (b.toString('base64') !== s) return undefined;
   if (len !== undefined && b.length !== len) return undefined;
   return new Uint8Array(b);
 }
