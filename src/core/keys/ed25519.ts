@@ -16,10 +16,23 @@ import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:cr
 /** Private key object for a 32-byte seed. Throws RangeError on a wrong length (a programming error). */
 export function ed25519PrivateKey(seed: Uint8Array): KeyObject {
   if (seed.length !== 32) throw new RangeError(`Ed25519 seed must be 32 bytes, got ${seed.length}`);
-  // A private OKP JWK must carry `x` (a string), but node:crypto imports the seed `d` alone and
-  // derives the public key itself; `x` is what we are about to compute, so it is left empty.
-  const d = Buffer.from(seed.buffer, seed.byteOffset, seed.byteLength).toString('base64url');
-  return createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d, x: '' }, format: 'jwk' });
+  // A private OKP JWK must carry `x` (a string), but node:crypto (20, 22) imports the seed `d`
+  // alone and derives the public key itself; `x` is what we are about to compute, so it is left
+  // empty. Should a later Node insist on a matching `x`, the standard PKCS#8 form still works.
+  const raw = Buffer.from(seed.buffer, seed.byteOffset, seed.byteLength);
+  try {
+    return createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: raw.toString('base64url'), x: '' }, format: 'jwk' });
+  } catch {
+    return ed25519PrivateKeyPkcs8(seed);
+  }
+}
+
+/** RFC 8410 PKCS#8 header of an Ed25519 private key; the 32-byte seed follows. */
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/** The PKCS#8 path alone (tests: both ways give the same key). */
+export function ed25519PrivateKeyPkcs8(seed: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, Buffer.from(seed)]), format: 'der', type: 'pkcs8' });
 }
 
 /** The 32-byte public key of a private key object. */

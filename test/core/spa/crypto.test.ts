@@ -11,7 +11,7 @@ import { Keyring } from '../../../src/core/keys/keyring.js';
 import { keyIdHex } from '../../../src/core/keys/id.js';
 import { ReplaySet } from '../../../src/core/spa/replay.js';
 import { ed25519Signer } from '../../../src/core/spa/sign.js';
-import { ed25519PrivateKey, ed25519PublicFromSeed, ed25519Sign } from '../../../src/core/keys/ed25519.js';
+import { ed25519PrivateKey, ed25519PrivateKeyPkcs8, ed25519PublicFromSeed, ed25519Sign } from '../../../src/core/keys/ed25519.js';
 import { ed25519PublicKeyObject, SpaVerifier } from '../../../src/core/spa/verify.js';
 import { encodeRequest, signedMessage } from '../../../src/core/spa/wire.js';
 import { vectorDoor } from '../../vectors/gen-spa.js';
@@ -34,6 +34,8 @@ for (const v of rfc) {
     // ours (keys/ed25519.ts, used by the client) against the vector
     assert.equal(Buffer.from(ed25519PublicFromSeed(unhex(v.secret))).toString('hex'), v.public);
     assert.equal(Buffer.from(ed25519Sign(ed25519PrivateKey(unhex(v.secret)), msg)).toString('hex'), v.signature);
+    // the PKCS#8 import (the fallback should Node stop accepting a JWK without its public half) signs the same
+    assert.equal(Buffer.from(ed25519Sign(ed25519PrivateKeyPkcs8(unhex(v.secret)), msg)).toString('hex'), v.signature);
     const pubObj = ed25519PublicKeyObject(unhex(v.public));
     assert.equal(cryptoVerify(null, msg, pubObj, unhex(v.signature)), true);
     assert.equal(nacl.sign.detached.verify(msg, unhex(v.signature), unhex(v.public)), true);
