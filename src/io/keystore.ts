@@ -79,7 +79,8 @@ interface Scan {
 /**
  * The non-dot entries of `dir`, sorted, with the revision of that set and the settled files'
  * identities. Runs on every SIGHUP over every record, so it allocates little: number stats (a
- * bigint stat is ~2.7 KB of garbage; the soak's 2,000 reloads of 250 records made 1.3 GB of it).
+ * bigint stat is ~2.7 KB of garbage), fields hashed as bytes. Each entry is hashed as its name,
+ * a NUL (never in a file name) and 64 bytes, so no two directory states share an input.
  */
 function scan(dir: string, now = Date.now(), identities = true): Scan {
   const names = readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
@@ -91,7 +92,7 @@ function scan(dir: string, now = Date.now(), identities = true): Scan {
   for (const n of names) {
     let s: Stats | undefined;
     try { s = lstatSync(`${dir}/${n}`, { throwIfNoEntry: false }); } catch { s = undefined; }   // vanished meanwhile: a later scan sees it
-    h.update(n);
+    h.update(n).update(NUL);
     if (!s) { h.update(MISSING); continue; }
     FIELDS[0] = s.dev; FIELDS[1] = s.ino; FIELDS[2] = s.size; FIELDS[3] = s.mtimeMs;
     FIELDS[4] = s.ctimeMs; FIELDS[5] = s.mode; FIELDS[6] = s.uid; FIELDS[7] = s.gid;
@@ -104,8 +105,9 @@ function scan(dir: string, now = Date.now(), identities = true): Scan {
 /** scan's per-file buffer: (dev, ino, size, mtime, ctime, mode, uid, gid), hashed as 64 bytes after the name. */
 const FIELDS = new Float64Array(8);
 const FIELD_BYTES = new Uint8Array(FIELDS.buffer);
-/** In place of the fields for an entry that vanished between readdir and lstat (a name is never empty, so no ambiguity). */
-const MISSING = new Uint8Array(1);
+const NUL = new Uint8Array(1);
+/** In place of the fields of an entry that vanished between readdir and lstat: all-ones doubles (NaN), which no stat gives. */
+const MISSING = new Uint8Array(64).fill(0xff);
 
 /** The revision of `dir` now (see the module comment). */
 export function keyringRevision(dir: string): string {

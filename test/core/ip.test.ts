@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCidr, parseIp } from '../../src/core/ip.js';
+import { prng } from '../helpers/prng.js';
 
 const PART = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const REFERENCE = new RegExp(`^${PART}\\.${PART}\\.${PART}\\.${PART}$`);
@@ -61,14 +62,10 @@ test('IPv4 parser agrees with the reference expression on every combination of t
 });
 
 test('IPv4 parser agrees with the reference expression on random strings over digits and dots', () => {
-  // deterministic pseudo-random (xorshift32), no ambient randomness
-  let x = 0x2545f491;
-  const next = () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x; };
+  const r = prng(0x2545f491);
   const alphabet = '0123456789.......12255x ';
   for (let i = 0; i < 100000; i++) {
-    const len = next() % 18;
-    let s = '';
-    for (let k = 0; k < len; k++) s += alphabet[next() % alphabet.length];
+    const s = r.string(alphabet, 18);
     assert.deepEqual(v4(s), reference(s), JSON.stringify(s));
   }
 });

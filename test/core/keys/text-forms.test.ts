@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fieldLine } from '../../../src/core/keys/client.js';
 import { fromB64 } from '../../../src/core/keys/id.js';
+import { prng } from '../../helpers/prng.js';
 
 const FIELD = /^([a-z]+):\s*(\S+)$/;
 const oldField = (l: string) => { const m = FIELD.exec(l); return m ? { name: m[1], value: m[2] } : undefined; };
@@ -17,12 +18,6 @@ function oldFromB64(s: string, len?: number): Uint8Array | undefined {
   if (b.toString('base64') !== s) return undefined;
   if (len !== undefined && b.length !== len) return undefined;
   return new Uint8Array(b);
-}
-
-/** Deterministic pseudo-random source (xorshift32): no ambient randomness in tests. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x; };
 }
 
 test('fieldLine vectors', () => {
@@ -37,30 +32,21 @@ test('fieldLine vectors', () => {
 });
 
 test('fieldLine agrees with the old expression on generated lines', () => {
-  const next = rng(0x1badb002);
+  const r = prng(0x1badb002);
   const alphabet = ['a', 'z', 'q', 'A', '0', ':', ':', ' ', ' ', '\t', '\u00a0', '\u3000', '\ufeff', '=', '+', '/', '-', '#', 'é'];
   for (let i = 0; i < 100000; i++) {
-    const len = next() % 12;
-    let l = '';
-    for (let k = 0; k < len; k++) l += alphabet[next() % alphabet.length];
+    const l = r.string(alphabet, 12);
     assert.deepEqual(fieldLine(l), oldField(l), JSON.stringify(l));
   }
 });
 
 test('fromB64 agrees with the old alphabet-checking version', () => {
-  const next = rng(0x5eed1234);
+  const r = prng(0x5eed1234);
   const chars = 'AQgw+/=Zz09 \n-_.*';
   const samples: string[] = ['', '====', 'AA==', 'AA=', 'AAA=', 'AAAA', 'AB==', 'A===', Buffer.alloc(32, 7).toString('base64')];
-  for (let i = 0; i < 100000; i++) {
-    const len = next() % 13;
-    let s = '';
-    for (let k = 0; k < len; k++) s += chars[next() % chars.length];
-    samples.push(s);
-  }
+  for (let i = 0; i < 100000; i++) samples.push(r.string(chars, 13));
   for (let i = 0; i < 2000; i++) {
-    const b = Buffer.alloc(next() % 40);
-    for (let k = 0; k < b.length; k++) b[k] = next() & 0xff;
-    const s = b.toString('base64');
+    const s = Buffer.from(r.bytes(r.int(40))).toString('base64');
     samples.push(s, s.replace(/=+$/, ''), `${s} `, s.replace(/\+/g, '-'), s.toLowerCase());
   }
   for (const s of samples) {

@@ -12,19 +12,13 @@ import { defaultSigVerify, SpaVerifier, type SigVerify } from '../../../src/core
 import { computeMac1, decodeRequest, encodeRequest, looksLikeRequest, MAX_LEN, MIN_LEN, REPLAY_ID_END, REPLAY_ID_START } from '../../../src/core/spa/wire.js';
 import { ed25519Signer, hmacSigner } from '../../../src/core/spa/sign.js';
 import { vectorSetup, type SpaVectorFile } from '../../vectors/gen-spa.js';
+import { prng } from '../../helpers/prng.js';
 
 const file = JSON.parse(readFileSync(join(repoRoot, 'test', 'vectors', 'spa.json'), 'utf8')) as SpaVectorFile;
 const NOW = file.now;
 const ip = (s: string) => parseIp(s) as Ip;
 const seed = (n: string) => new Uint8Array(Buffer.from(file.keys.find((k) => k.name === n)?.seed ?? file.keys.find((k) => k.name === n)?.secret ?? '', 'hex'));
 const aliceSigner = ed25519Signer(seed('alice'));
-
-/** Deterministic PRNG (xorshift32) for the fuzzers. */
-function prng(s: number) {
-  let x = s >>> 0 || 1;
-  const next = () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x; };
-  return { int: (n: number) => next() % n, bytes: (n: number) => { const b = new Uint8Array(n); for (let i = 0; i < n; i++) b[i] = next() & 0xff; return b; } };
-}
 
 function setup(limits?: ConstructorParameters<typeof SpaVerifier>[3]) {
   const { keyring, ctx } = vectorSetup(file);
